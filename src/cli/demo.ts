@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Placeholder: filled in by the demo work. */
+export function registerDemo(_program: Command): void {}
