@@ -11,6 +11,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const setup = spawnSync(process.execPath, [join(root, 'scripts', 'setup.mjs')], { cwd: root, stdio: 'inherit' });
 if (setup.status !== 0) process.exit(setup.status ?? 1);
 
+// The report test opens HTML in Debian's Chromium: install it when missing and we can (root + apt-get).
+import { existsSync } from 'node:fs';
+if (!existsSync('/usr/bin/chromium') && !process.env.FLAG_TRADER_CHROMIUM && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  process.stderr.write('[setup] installing Debian chromium for the report test\n');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const upd = spawnSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const inst = upd.status === 0 && spawnSync('apt-get', ['install', '-y', '-q', 'chromium'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (!inst || inst.status !== 0) process.stderr.write('[setup] chromium could not be installed; the browser test will be skipped\n');
+}
+
 const filter = process.argv.slice(2);
 const dir = join(root, 'dist', 'test');
 const files = readdirSync(dir)
