@@ -29,7 +29,10 @@ export interface Observation {
   t: number;
   /** Step within the episode, 0-based. */
   step: number;
-  /** Up to `lookback` dates ending at t (inclusive), oldest first. */
+  /**
+   * The dates from t - lookback to t (inclusive), oldest first: `lookback` days of history plus day t,
+   * so lookback + 1 entries, fewer near the start of the series (see src/env/trading-env.ts).
+   */
   dates: string[];
   /** Prices aligned with `dates`; the last one is day t's price. */
   prices: number[];
@@ -52,5 +55,9 @@ export interface StepResult {
     logReturn: number;
     /** Cost charged on this step (log-return units). */
     cost: number;
+    /** Portfolio value at day t+1's price after this step (benchmark mode: exp(cumulative return)). */
+    value?: number;
+    /** Why the episode ended, when `done`: end of the window, the step limit, or (account mode) ruin. */
+    endReason?: 'window-end' | 'max-steps' | 'ruined';
   };
 }

@@ -1,0 +1,52 @@
+/**
+ * Agents by name, for the CLI and the evaluation code. A map of factories: adding a trader (an API
+ * LLM, a trained policy) is one `registerAgent` call or one entry below.
+ */
+import type { Agent } from './agent.js';
+import { BuyAndHoldAgent, MomentumAgent, RandomAgent, SmaCrossoverAgent } from './baselines.js';
+
+/** Options every factory receives; each factory reads the ones it needs. */
+export interface AgentOptions {
+  /** Seed for agents with randomness (default 0). */
+  seed?: number;
+  /** Momentum lookback in days (default 20). */
+  momentumLookback?: number;
+  /** SMA crossover windows (default 5 and 20). */
+  smaShort?: number;
+  smaLong?: number;
+  /** Further options for agents added later (API endpoints, checkpoint paths, ...). */
+  [option: string]: unknown;
+}
+
+export type AgentFactory = (options: AgentOptions) => Agent;
+
+interface Entry { description: string; create: AgentFactory }
+
+const factories = new Map<string, Entry>([
+  ['buy-and-hold', { description: 'long every day', create: () => new BuyAndHoldAgent() }],
+  ['random', { description: 'uniform over buy/sell/hold (seeded)', create: (o) => new RandomAgent(o.seed ?? 0) }],
+  ['momentum', { description: 'sign of the return over a lookback (default 20 days)', create: (o) => new MomentumAgent(o.momentumLookback ?? 20) }],
+  ['sma-crossover', { description: 'short SMA vs long SMA (default 5 / 20)', create: (o) => new SmaCrossoverAgent(o.smaShort ?? 5, o.smaLong ?? 20) }],
+]);
+
+/** Add (or replace) an agent name. */
+export function registerAgent(name: string, description: string, create: AgentFactory): void {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`agent name ${JSON.stringify(name)} must be lower-case letters, digits and dashes`);
+  factories.set(name, { description, create });
+}
+
+/** The known agent names, in registration order. */
+export function agentNames(): string[] {
+  return [...factories.keys()];
+}
+
+/** Name -> one-line description, for help texts. */
+export function agentDescriptions(): Array<{ name: string; description: string }> {
+  return [...factories].map(([name, e]) => ({ name, description: e.description }));
+}
+
+export function createAgent(name: string, options: AgentOptions = {}): Agent {
+  const entry = factories.get(name);
+  if (!entry) throw new Error(`unknown agent ${JSON.stringify(name)}; known agents: ${agentNames().join(', ')}`);
+  return entry.create(options);
+}

@@ -1,0 +1,17 @@
+/**
+ * The rendered prompt as chat messages: used by API-backed agents and by the ChatML template of the
+ * tokenizer module. System first (the stable instructions, the cacheable prefix), then the user turn.
+ */
+import type { RenderedPrompt } from './render.js';
+
+export interface ChatMessage {
+  role: 'system' | 'user';
+  content: string;
+}
+
+export function toChatMessages(rendered: Pick<RenderedPrompt, 'system' | 'user'>): ChatMessage[] {
+  return [
+    { role: 'system', content: rendered.system },
+    { role: 'user', content: rendered.user },
+  ];
+}
