@@ -29,4 +29,10 @@ export interface MarketSeries {
   ohlcv?: Ohlcv;
   /** Optional text items per date (length N; empty array where a day has none). */
   text?: TextItem[][];
+  /**
+   * Optional notes about what a loader or window did that the caller should know, e.g. rows dropped
+   * under `dropInvalidRows` (one entry per dropped row, naming file and line) or a window that reaches
+   * past the data. Absent or empty when there is nothing to say.
+   */
+  warnings?: string[];
 }

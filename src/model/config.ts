@@ -15,4 +15,6 @@ export interface LlamaConfig {
   bos_token_id?: number;
   eos_token_id?: number;
   pad_token_id?: number;
+  /** Standard deviation of the normal used for random weights (HF default 0.02). */
+  initializer_range?: number;
 }

@@ -1,0 +1,106 @@
+/**
+ * Streaming CSV records with line numbers, fast enough for the 780k-row long file.
+ *
+ * csv-parse alone takes about 3.5 s for that file on these machines (most of it per-field work); splitting
+ * plain lines takes about 0.5 s. So records are cut at newlines here, and csv-parse handles every
+ * record that contains a quote character. A newline ends a record exactly when the number of quote
+ * characters seen so far in the record is even (RFC 4180 escapes a quote inside a quoted field by
+ * doubling it), so quoted fields with embedded commas or newlines are still read correctly.
+ *
+ * Blank lines are skipped. Fields are returned as written (no trimming). Line numbers are 1-based and
+ * count the header; a record spanning several lines is numbered by its first line.
+ */
+import { parse as parseCsvSync } from 'csv-parse/sync';
+import { openByteStream, describeFsError } from './file-source.js';
+import { DataError } from './errors.js';
+
+export interface CsvRecord {
+  fields: string[];
+  /** 1-based line number where the record starts. */
+  line: number;
+}
+
+/**
+ * Call `onRecord` for each record of a CSV file in order, the header being the first. A callback rather
+ * than an iterator: each record's field array dies young, which keeps the garbage collector cheap
+ * (collecting records in batches made the 780k-row file four times slower).
+ */
+export async function forEachCsvRecord(path: string, onRecord: (rec: CsvRecord) => void): Promise<void> {
+  const stream = openByteStream(path);
+  const decoder = new TextDecoder('utf-8');
+  let lineNo = 0;
+  let rest = '';
+  // A record whose quotes are not yet balanced: more lines belong to it.
+  let pending: { text: string; line: number; quotes: number } | null = null;
+
+  const takeLine = (raw: string): void => {
+    lineNo++;
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const q = countQuotes(line);
+    if (pending) {
+      pending.text += `\n${line}`;
+      pending.quotes += q;
+      if (pending.quotes % 2 === 0) {
+        onRecord({ fields: parseQuotedRecord(path, pending.text, pending.line), line: pending.line });
+        pending = null;
+      }
+      return;
+    }
+    if (q === 0) {
+      if (line.trim() !== '') onRecord({ fields: line.split(','), line: lineNo });
+    } else if (q % 2 === 0) {
+      onRecord({ fields: parseQuotedRecord(path, line, lineNo), line: lineNo });
+    } else {
+      pending = { text: line, line: lineNo, quotes: q };
+    }
+  };
+
+  try {
+    for await (const chunk of stream) {
+      const text = rest + decoder.decode(chunk as Buffer, { stream: true });
+      const lines = text.split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) takeLine(l);
+    }
+    rest += decoder.decode();
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    throw new DataError({ file: path }, `cannot read the file (${describeFsError(err)})`);
+  } finally {
+    stream.destroy();
+  }
+  if (rest !== '') takeLine(rest);
+  if (pending !== null) {
+    const p = pending as { line: number };
+    throw new DataError({ file: path, line: p.line }, 'a quoted field is never closed (unbalanced " quotes up to the end of the file)');
+  }
+}
+
+/** Every record must have as many fields as the header. */
+export function checkFieldCount(path: string, rec: CsvRecord, expected: number): void {
+  if (rec.fields.length !== expected) {
+    throw new DataError(
+      { file: path, line: rec.line },
+      `${rec.fields.length} field${rec.fields.length === 1 ? '' : 's'}, expected ${expected} as in the header`,
+    );
+  }
+}
+
+function countQuotes(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf('"'); i !== -1; i = s.indexOf('"', i + 1)) n++;
+  return n;
+}
+
+function parseQuotedRecord(path: string, text: string, line: number): string[] {
+  let records: string[][];
+  try {
+    records = parseCsvSync(text, { relax_column_count: true }) as string[][];
+  } catch (err) {
+    // csv-parse counts lines from the start of the snippet it was given; shift them to file lines.
+    const msg = (err instanceof Error ? err.message : String(err)).replace(/at line (\d+)/g, (_m, n: string) => `at line ${line + Number(n) - 1}`);
+    throw new DataError({ file: path, line }, `malformed CSV (${msg})`);
+  }
+  if (records.length !== 1) throw new DataError({ file: path, line }, `malformed CSV: expected one record, read ${records.length}`);
+  return records[0]!;
+}

@@ -1,0 +1,32 @@
+/**
+ * ISO calendar dates (YYYY-MM-DD) as used by every series. Dates are compared as strings (ISO order is
+ * lexicographic order) and converted to UTC day numbers only for calendar arithmetic.
+ */
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Days since 1970-01-01 (UTC) of a valid ISO date, or null when the string is not one (e.g. 2021-02-30). */
+export function dayNumber(date: string): number | null {
+  const m = ISO_DATE.exec(date);
+  if (!m) return null;
+  const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]);
+  const ms = Date.UTC(y, mo - 1, d);
+  const back = new Date(ms);
+  // Date.UTC rolls 2021-02-30 over to March; a round trip catches that.
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return null;
+  return ms / 86_400_000;
+}
+
+export function isIsoDate(date: string): boolean {
+  return dayNumber(date) !== null;
+}
+
+/** The ISO date of a UTC day number. */
+export function dateOfDayNumber(day: number): string {
+  return new Date(day * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** 0 = Sunday .. 6 = Saturday. */
+export function weekdayOfDayNumber(day: number): number {
+  // 1970-01-01 was a Thursday (4).
+  return (((day + 4) % 7) + 7) % 7;
+}

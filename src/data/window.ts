@@ -1,0 +1,77 @@
+/**
+ * Date windows of a series (e.g. the benchmark's train and test periods), bounds inclusive.
+ * A window must hold at least 2 prices (one return). A bound outside the data is allowed (a start on a
+ * holiday is normal) but a bound before the first or after the last date of the series adds a warning,
+ * since the window then covers less time than was asked for.
+ */
+import type { MarketSeries } from './series.js';
+import { DataError, quote } from './errors.js';
+import { isIsoDate } from './dates.js';
+
+/** The part of `series` dated start..end (inclusive; either may be left out). Always a new series (copies). */
+export function selectWindow(series: MarketSeries, start?: string, end?: string): MarketSeries {
+  const label = checkWindowBounds(series.source, start, end);
+  const n = series.dates.length;
+  const lo = start === undefined ? 0 : lowerBound(series.dates, start);
+  const hi = end === undefined ? n : upperBound(series.dates, end); // exclusive
+  const count = Math.max(0, hi - lo);
+  if (count < 2) {
+    const covers = n === 0 ? 'no dates' : `${series.dates[0]}..${series.dates[n - 1]} (${n} price${n === 1 ? '' : 's'})`;
+    throw new DataError(
+      { file: series.source },
+      `${label} holds ${count} price${count === 1 ? '' : 's'} of ${series.asset}, expected at least 2; the series covers ${covers}`,
+    );
+  }
+
+  const warnings = [...(series.warnings ?? [])];
+  if (start !== undefined && start < series.dates[0]!) {
+    warnings.push(`${series.source}: ${label} starts before the first date of ${series.asset} (${series.dates[0]})`);
+  }
+  if (end !== undefined && end > series.dates[n - 1]!) {
+    warnings.push(`${series.source}: ${label} ends after the last date of ${series.asset} (${series.dates[n - 1]})`);
+  }
+  const out: MarketSeries = {
+    asset: series.asset,
+    source: series.source,
+    dates: series.dates.slice(lo, hi),
+    prices: series.prices.slice(lo, hi),
+  };
+  if (series.ohlcv) {
+    const o = series.ohlcv;
+    out.ohlcv = { open: o.open.slice(lo, hi), high: o.high.slice(lo, hi), low: o.low.slice(lo, hi), close: o.close.slice(lo, hi), volume: o.volume.slice(lo, hi) };
+  }
+  if (series.text) out.text = series.text.slice(lo, hi).map((day) => day.map((item) => ({ ...item })));
+  if (warnings.length > 0) out.warnings = warnings;
+  return out;
+}
+
+/**
+ * Check window bounds before any data is read: each a valid YYYY-MM-DD date, start not after end.
+ * Returns the window's label for messages, e.g. "window 2020-10-01..2021-05-05".
+ */
+export function checkWindowBounds(file: string, start?: string, end?: string): string {
+  const label = `window ${start ?? '(start)'}..${end ?? '(end)'}`;
+  for (const [name, value] of [['start', start], ['end', end]] as const) {
+    if (value !== undefined && !isIsoDate(value)) {
+      throw new DataError({ file }, `${label}: ${name} ${quote(value)} is not a date; expected YYYY-MM-DD`);
+    }
+  }
+  if (start !== undefined && end !== undefined && start > end) {
+    throw new DataError({ file }, `${label}: start ${start} is after end ${end}`);
+  }
+  return label;
+}
+
+/** First index with dates[i] >= d (dates sorted). */
+function lowerBound(dates: string[], d: string): number {
+  let lo = 0, hi = dates.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (dates[mid]! < d) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+/** First index with dates[i] > d (dates sorted). */
+function upperBound(dates: string[], d: string): number {
+  let lo = 0, hi = dates.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (dates[mid]! <= d) lo = mid + 1; else hi = mid; }
+  return lo;
+}

@@ -1,0 +1,376 @@
+// One entry point that turns a model spec into config + float32 weights + tokenizer:
+//   <folder>                config.json + model.safetensors (or model.safetensors.index.json and its
+//                           shards) + tokenizer.json (+ tokenizer_config.json when present)
+//   random:<name>           a built-in config (smollm2-135m, small, tiny) with seeded random weights
+//   random:<path>.json      random weights of that config.json; tokenizer.json beside it when present
+//   org/name[@revision]     a Hugging Face Hub model, downloaded into the cache (see hub.ts)
+// The byte-level tokenizer stands in only for random specs without a tokenizer.json.
+//
+// Tensor checks: every tensor of tensorManifest(config) must be present with its shape. Extra tensors
+// are an error, except two known-harmless cases: rotary inv_freq buffers (model.layers.N.self_attn.
+// rotary_emb.inv_freq, saved by old transformers versions; recomputed from rope_theta, so they are
+// ignored) and lm_head.weight in a tied model, which is accepted only when it equals
+// model.embed_tokens.weight exactly (transformers would silently replace it by the embedding; a
+// different one means the config and the checkpoint disagree).
+import { createHash } from 'node:crypto';
+import { existsSync, statSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
+import { join, dirname, basename, resolve } from 'node:path';
+import type { LlamaConfig } from './config.js';
+import { LAYER_TENSOR_NAMES, tensorManifest, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { SafetensorsFile, writeSafetensors, readSafetensors, type Tensor, type FloatDtype } from './safetensors.js';
+import { parseLlamaConfig, toHfConfigJson, canonicalConfigJson } from './parse-config.js';
+import { builtinConfig, BUILTIN_CONFIGS } from './configs.js';
+import { randomWeights } from './random-init.js';
+import { ByteTokenizer, BYTE_VOCAB_SIZE, loadHfTokenizer, type TextTokenizer } from './tokenizer.js';
+import { downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+export interface LoadOptions {
+  /** Hub cache folder (default $FLAG_TRADER_CACHE/hub or ~/.cache/flag-trader/hub). */
+  cacheDir?: string;
+  /** Seed of random weights (random: specs); default 0. */
+  seed?: number;
+  /** Hub base URL (default $HF_ENDPOINT or https://huggingface.co). */
+  hubUrl?: string;
+  /** Hub revision when the spec has no @revision (default main). */
+  revision?: string;
+  /** A tokenizer.json file, or a folder holding one, used instead of the model's own. */
+  tokenizerPath?: string;
+  /** Progress lines (downloads). */
+  log?: (message: string) => void;
+}
+
+export interface LoadedModel {
+  config: LlamaConfig;
+  weights: LlamaWeights;
+  tokenizer: TextTokenizer;
+  spec: string;
+  source: 'folder' | 'hub' | 'random';
+  /** sha256 over config + tensor files + tokenizer (or seed + config for random): names the model in run records. */
+  fingerprint: string;
+}
+
+export const HARMLESS_EXTRA_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
+
+export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  if (spec.startsWith('random:')) return loadRandom(spec, opts);
+  if (existsSync(spec)) {
+    if (!statSync(spec).isDirectory()) throw new Error(`${spec}: expected a model folder (config.json, *.safetensors, tokenizer.json), got a file`);
+    return { ...loadModelFolder(spec, opts), spec, source: 'folder' };
+  }
+  const hub = parseHubId(spec);
+  if (!hub) {
+    throw new Error(`model "${spec}" is not a local folder, a random:<${Object.keys(BUILTIN_CONFIGS).join('|')}|config.json> spec, nor a Hub id (org/name[@revision])`);
+  }
+  const snap = await downloadModel(hub.repo, {
+    revision: hub.revision ?? opts.revision,
+    ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
+    ...(opts.hubUrl !== undefined ? { hubUrl: opts.hubUrl } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  return { ...loadModelFolder(snap.dir, opts), spec, source: 'hub' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random weights
+
+function loadRandom(spec: string, opts: LoadOptions): LoadedModel {
+  const what = spec.slice('random:'.length);
+  const seed = opts.seed ?? 0;
+  let config: LlamaConfig;
+  let besideTokenizer: string | undefined;
+  if (what in BUILTIN_CONFIGS) {
+    config = builtinConfig(what);
+  } else if (what.endsWith('.json') || what.includes('/')) {
+    const path = existsSync(what) && statSync(what).isDirectory() ? join(what, 'config.json') : what;
+    config = parseLlamaConfig(readJson(path, 'model config'), path);
+    const t = join(dirname(path), 'tokenizer.json');
+    if (existsSync(t)) besideTokenizer = t;
+  } else {
+    throw new Error(`model spec "${spec}": unknown built-in config "${what}"; expected one of ${Object.keys(BUILTIN_CONFIGS).join(', ')} or a path to a config.json`);
+  }
+  let tokenizer: TextTokenizer;
+  let tokenizerHash: string;
+  const tokPath = opts.tokenizerPath ?? besideTokenizer;
+  if (tokPath !== undefined) {
+    ({ tokenizer, hash: tokenizerHash } = loadTokenizerAt(tokPath));
+  } else {
+    if (config.vocab_size < BYTE_VOCAB_SIZE) {
+      throw new Error(`model spec "${spec}": no tokenizer.json, and the byte-level tokenizer needs vocab_size >= ${BYTE_VOCAB_SIZE} (config has ${config.vocab_size})`);
+    }
+    tokenizer = new ByteTokenizer();
+    tokenizerHash = 'bytes';
+  }
+  checkTokenizerFits(tokenizer, config, spec);
+  const weights = randomWeights(config, seed);
+  const h = createHash('sha256');
+  h.update('flag-trader model v1\n');
+  h.update(`config ${canonicalConfigJson(config)}\n`);
+  h.update(`random seed ${seed}\n`);
+  h.update(`tokenizer ${tokenizerHash}\n`);
+  return { config, weights, tokenizer, spec, source: 'random', fingerprint: h.digest('hex') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model folders
+
+function readJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${path}: cannot read the ${what}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: the ${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** sha256 of a file, read in chunks (model files are hundreds of MB). */
+export function sha256File(path: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 24);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+function loadTokenizerAt(pathOrDir: string): { tokenizer: TextTokenizer; hash: string } {
+  const file = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? join(pathOrDir, 'tokenizer.json') : pathOrDir;
+  if (!existsSync(file)) throw new Error(`${file}: tokenizer file not found`);
+  const cfg = join(dirname(file), 'tokenizer_config.json');
+  const tokenizer = loadHfTokenizer(file, existsSync(cfg) ? cfg : undefined);
+  const hash = createHash('sha256').update(sha256File(file)).update(existsSync(cfg) ? sha256File(cfg) : '').digest('hex');
+  return { tokenizer, hash };
+}
+
+function checkTokenizerFits(tok: TextTokenizer, config: LlamaConfig, where: string): void {
+  if (tok.vocabSize > config.vocab_size) {
+    throw new Error(`${where}: the tokenizer has ${tok.vocabSize} ids but the model's vocab_size is ${config.vocab_size}`);
+  }
+}
+
+/** Load config, weights and tokenizer of a model folder (no spec bookkeeping). */
+export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = {}): Omit<LoadedModel, 'spec' | 'source'> {
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new Error(`${dir}: model folder has no config.json`);
+  const config = parseLlamaConfig(readJson(configPath, 'model config'), configPath);
+
+  const tokPath = opts.tokenizerPath ?? join(dir, 'tokenizer.json');
+  if (opts.tokenizerPath === undefined && !existsSync(tokPath)) {
+    throw new Error(`${dir}: model folder has no tokenizer.json (pass tokenizerPath to use another tokenizer)`);
+  }
+  const { tokenizer, hash: tokenizerHash } = loadTokenizerAt(tokPath);
+  checkTokenizerFits(tokenizer, config, dir);
+
+  const files = weightFiles(dir);
+  const weights = readCheckpointWeights(dir, config, files);
+
+  const h = createHash('sha256');
+  h.update('flag-trader model v1\n');
+  h.update(`config ${canonicalConfigJson(config)}\n`);
+  for (const f of [...files].sort()) h.update(`file ${basename(f)} ${sha256File(f)}\n`);
+  h.update(`tokenizer ${tokenizerHash}\n`);
+  return { config, weights, tokenizer, fingerprint: h.digest('hex') };
+}
+
+/** The safetensors files of a folder: model.safetensors, else the shards of the index (as HF picks them). */
+export function weightFiles(dir: string): string[] {
+  const single = join(dir, 'model.safetensors');
+  if (existsSync(single)) return [single];
+  const index = join(dir, 'model.safetensors.index.json');
+  if (existsSync(index)) return shardFilesOfIndex(index).map((f) => join(dir, f));
+  throw new Error(`${dir}: model folder has neither model.safetensors nor model.safetensors.index.json`);
+}
+
+function shapeStr(s: number[]): string {
+  return `[${s.join(', ')}]`;
+}
+
+function listSome(xs: string[], max = 12): string {
+  return xs.length <= max ? xs.join('; ') : `${xs.slice(0, max).join('; ')}; ... and ${xs.length - max} more`;
+}
+
+/**
+ * Compare the tensors found (name -> shape) with the expected list; throw one error naming every
+ * missing, mis-shaped and unexpected tensor. `allowExtra` exempts names from the unexpected check.
+ */
+export function checkTensorSet(where: string, expected: Array<[string, number[]]>, found: Map<string, number[]>,
+  allowExtra: (name: string) => boolean = () => false): void {
+  const missing: string[] = [], wrong: string[] = [], extra: string[] = [];
+  const want = new Map(expected);
+  for (const [name, shape] of expected) {
+    const got = found.get(name);
+    if (!got) missing.push(`${name} ${shapeStr(shape)}`);
+    else if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) wrong.push(`${name}: expected ${shapeStr(shape)}, got ${shapeStr(got)}`);
+  }
+  for (const name of found.keys()) if (!want.has(name) && !allowExtra(name)) extra.push(name);
+  const parts: string[] = [];
+  if (missing.length) parts.push(`missing tensors: ${listSome(missing)}`);
+  if (wrong.length) parts.push(`wrong shapes: ${listSome(wrong)}`);
+  if (extra.length) parts.push(`unexpected tensors: ${listSome(extra)}`);
+  if (parts.length) throw new Error(`${where}: checkpoint does not match the config: ${parts.join(' | ')}`);
+}
+
+/** Read and check the LlamaForCausalLM tensors from safetensors files (one or shards) into LlamaWeights. */
+export function readCheckpointWeights(where: string, config: LlamaConfig, files: string[]): LlamaWeights {
+  const opened: SafetensorsFile[] = [];
+  try {
+    const owner = new Map<string, SafetensorsFile>();
+    for (const path of files) {
+      const f = SafetensorsFile.open(path);
+      opened.push(f);
+      for (const name of f.names()) {
+        const prev = owner.get(name);
+        if (prev) throw new Error(`${where}: tensor "${name}" appears in both ${prev.path} and ${path}`);
+        owner.set(name, f);
+      }
+    }
+    checkIndexAgrees(where, files, owner);
+    const found = new Map<string, number[]>();
+    for (const [name, f] of owner) found.set(name, f.info(name).shape);
+    const manifest = tensorManifest(config);
+    const tiedHead = config.tie_word_embeddings && owner.has('lm_head.weight');
+    checkTensorSet(where, manifest, found, (n) => HARMLESS_EXTRA_TENSOR.test(n) || (n === 'lm_head.weight' && config.tie_word_embeddings));
+
+    const read = (name: string): Float32Array => owner.get(name)!.read(name).data;
+    const embed = read('model.embed_tokens.weight');
+    if (tiedHead) {
+      const head = owner.get('lm_head.weight')!;
+      const shape = head.info('lm_head.weight').shape;
+      const data = head.read('lm_head.weight').data;
+      if (data.length !== embed.length || shape[0] !== config.vocab_size || !bitsEqual(data, embed)) {
+        throw new Error(`${where}: config ties word embeddings, but lm_head.weight ${shapeStr(shape)} differs from model.embed_tokens.weight; set tie_word_embeddings false or drop lm_head.weight`);
+      }
+    }
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < config.num_hidden_layers; i++) {
+      const layer: Partial<LayerWeights> = {};
+      for (const key of Object.keys(LAYER_TENSOR_NAMES) as LayerKey[]) layer[key] = read(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`);
+      layers.push(layer as LayerWeights);
+    }
+    const norm = read('model.norm.weight');
+    const lmHead = config.tie_word_embeddings ? null : read('lm_head.weight');
+    return { embed, layers, norm, lmHead };
+  } finally {
+    for (const f of opened) f.close();
+  }
+}
+
+function bitsEqual(a: Float32Array, b: Float32Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length), y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/** With a shard index, its weight_map must say exactly which shard holds each tensor. */
+function checkIndexAgrees(where: string, files: string[], owner: Map<string, SafetensorsFile>): void {
+  if (files.length === 0) return;
+  const indexPath = join(dirname(files[0]!), 'model.safetensors.index.json');
+  if (basename(files[0]!) === 'model.safetensors' || !existsSync(indexPath)) return;
+  const wm = (readJson(indexPath, 'shard index') as { weight_map: Record<string, string> }).weight_map;
+  const problems: string[] = [];
+  for (const [name, file] of Object.entries(wm)) {
+    const f = owner.get(name);
+    if (!f) problems.push(`${name} is listed in ${file} but no shard has it`);
+    else if (basename(f.path) !== file) problems.push(`${name} is listed in ${file} but is in ${basename(f.path)}`);
+  }
+  for (const [name, f] of owner) if (!(name in wm)) problems.push(`${name} (in ${basename(f.path)}) is not listed in the index`);
+  if (problems.length) throw new Error(`${where}: ${indexPath} disagrees with the shards: ${listSome(problems)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing checkpoints
+
+/** The weights as [HF name, tensor] in tensorManifest order (shares the arrays, no copies). */
+export function weightsToTensors(config: LlamaConfig, w: LlamaWeights): Array<[string, Tensor]> {
+  const out: Array<[string, Tensor]> = [];
+  for (const [name, shape] of tensorManifest(config)) {
+    let data: Float32Array | null | undefined;
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+    if (m) {
+      const layer = w.layers[Number(m[1])];
+      const key = (Object.keys(LAYER_TENSOR_NAMES) as LayerKey[]).find((k) => LAYER_TENSOR_NAMES[k] === m[2]);
+      data = layer && key ? layer[key] : undefined;
+    } else if (name === 'model.embed_tokens.weight') data = w.embed;
+    else if (name === 'model.norm.weight') data = w.norm;
+    else if (name === 'lm_head.weight') data = w.lmHead;
+    if (!data) throw new Error(`weights have no ${name}`);
+    if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`weights: ${name} has ${data.length} values, expected shape ${shapeStr(shape)}`);
+    out.push([name, { shape, data }]);
+  }
+  return out;
+}
+
+export interface SaveFolderOptions {
+  dtype?: FloatDtype;
+  /** Split into shards of at most this many bytes (with model.safetensors.index.json); default one file. */
+  maxShardBytes?: number;
+  /** A tokenizer.json to copy into the folder. */
+  tokenizerJsonPath?: string;
+}
+
+/** Write a Hugging Face-style model folder (config.json, safetensors, optional tokenizer.json). */
+export function saveModelFolder(dir: string, config: LlamaConfig, weights: LlamaWeights, opts: SaveFolderOptions = {}): void {
+  const tensors = weightsToTensors(config, weights);
+  const dtype = opts.dtype ?? 'F32';
+  const bytesPer = dtype === 'F32' ? 4 : 2;
+  writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(toHfConfigJson(config), null, 2)}\n`);
+  if (opts.tokenizerJsonPath) writeFileAtomic(join(dir, 'tokenizer.json'), readFileSync(opts.tokenizerJsonPath));
+  if (opts.maxShardBytes === undefined) {
+    writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype, metadata: { format: 'pt' } });
+    return;
+  }
+  const shards: Array<Array<[string, Tensor]>> = [[]];
+  let size = 0, total = 0;
+  for (const t of tensors) {
+    const b = t[1].data.length * bytesPer;
+    if (size > 0 && size + b > opts.maxShardBytes) { shards.push([]); size = 0; }
+    shards[shards.length - 1]!.push(t);
+    size += b; total += b;
+  }
+  const n = shards.length, pad = (i: number) => String(i).padStart(5, '0');
+  const weightMap: Record<string, string> = {};
+  shards.forEach((shard, i) => {
+    const file = `model-${pad(i + 1)}-of-${pad(n)}.safetensors`;
+    writeSafetensors(join(dir, file), shard, { dtype, metadata: { format: 'pt' } });
+    for (const [name] of shard) weightMap[name] = file;
+  });
+  writeFileAtomic(join(dir, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
+}
+
+/** Save named float32 tensors (e.g. the trainable parameters, under their HF names) as safetensors. */
+export function saveTensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+  writeSafetensors(path, tensors, metadata ? { metadata } : {});
+}
+
+/**
+ * Load every tensor of a safetensors file as float32. With `expected`, the file must hold exactly
+ * those names and shapes (one error lists every difference).
+ */
+export function loadTensors(path: string, expected?: Array<[string, number[]]>): Record<string, Tensor> {
+  const abs = resolve(path);
+  if (expected) {
+    const f = SafetensorsFile.open(abs);
+    try {
+      const found = new Map<string, number[]>();
+      for (const name of f.names()) found.set(name, f.info(name).shape);
+      checkTensorSet(path, expected, found);
+    } finally {
+      f.close();
+    }
+  }
+  const out: Record<string, Tensor> = {};
+  for (const [name, t] of readSafetensors(abs).tensors) out[name] = { shape: t.shape, data: t.data };
+  return out;
+}
