@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { loadYahooCsv } from '../src/data/yahoo.js';
+import { forEachCsvRecord } from '../src/data/csv-records.js';
 import { tempFiles, rejectsWith, yahooCsv } from './data-helpers.js';
 
 const tmp = tempFiles();
@@ -173,4 +174,13 @@ test('yahoo: gzip content is read whatever the name; a .gz name without gzip con
   await rejectsWith(loadYahooCsv(fake), [fake, 'not gzip data']);
   const corrupt = tmp.write('corrupt.csv.gz', gzipSync(text).subarray(0, 30));
   await rejectsWith(loadYahooCsv(corrupt), [corrupt, 'cannot read']);
+});
+
+test('csv reader: an error of the record callback passes through unchanged (not reported as a read error)', async () => {
+  const p = tmp.write('cb.csv', yahooCsv(ROWS));
+  const bug = new TypeError('a bug in the caller');
+  await assert.rejects(forEachCsvRecord(p, (rec) => { if (rec.line === 3) throw bug; }), (e) => e === bug);
+  const lines: number[] = [];
+  await forEachCsvRecord(p, (rec) => lines.push(rec.line));
+  assert.deepEqual(lines, [1, 2, 3, 4]);
 });

@@ -31,7 +31,7 @@ export async function forEachCsvRecord(path: string, onRecord: (rec: CsvRecord) 
   let lineNo = 0;
   let rest = '';
   // A record whose quotes are not yet balanced: more lines belong to it.
-  let pending: { text: string; line: number; quotes: number } | null = null;
+  let pending = null as { text: string; line: number; quotes: number } | null;
 
   const takeLine = (raw: string): void => {
     lineNo++;
@@ -55,24 +55,29 @@ export async function forEachCsvRecord(path: string, onRecord: (rec: CsvRecord) 
     }
   };
 
+  // Only errors of the stream itself (I/O, corrupt gzip) are read errors; errors of onRecord pass through.
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   try {
-    for await (const chunk of stream) {
-      const text = rest + decoder.decode(chunk as Buffer, { stream: true });
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (err) {
+        throw new DataError({ file: path }, `cannot read the file (${describeFsError(err)})`);
+      }
+      if (next.done) break;
+      const text = rest + decoder.decode(next.value, { stream: true });
       const lines = text.split('\n');
       rest = lines.pop()!;
       for (const l of lines) takeLine(l);
     }
     rest += decoder.decode();
-  } catch (err) {
-    if (err instanceof DataError) throw err;
-    throw new DataError({ file: path }, `cannot read the file (${describeFsError(err)})`);
   } finally {
     stream.destroy();
   }
   if (rest !== '') takeLine(rest);
   if (pending !== null) {
-    const p = pending as { line: number };
-    throw new DataError({ file: path, line: p.line }, 'a quoted field is never closed (unbalanced " quotes up to the end of the file)');
+    throw new DataError({ file: path, line: pending.line }, 'a quoted field is never closed (unbalanced " quotes up to the end of the file)');
   }
 }
 
