@@ -1,4 +1,105 @@
-import type { Command } from 'commander';
+/**
+ * `flag-trader serve`: an OpenAI-compatible HTTP server over an action scorer (see src/serve/server.ts).
+ * For now the scorer is a rule baseline (--agent); trained-policy scorers plug in through
+ * src/serve/scorers.ts (registerScorer) and a flag here.
+ */
+import { Option, type Command } from 'commander';
+import { agentNames } from '../agents/registry.js';
+import { PolicyServer, SERVE_DEFAULTS } from '../serve/server.js';
+import { createScorer } from '../serve/scorers.js';
+import type { ActionScorer } from '../serve/scorer.js';
 
-/** Placeholder: filled in by the serve work. */
-export function registerServe(_program: Command): void {}
+function intOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new Error(`${flag}: expected an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+export interface ServeFlags {
+  agent?: string;
+  modelId?: string;
+  host: string;
+  port: number;
+  apiKeyEnv?: string;
+  maxBodyBytes: number;
+  maxPromptChars: number;
+  seed: number;
+  shutdownGraceMs: number;
+  momentumLookback?: number;
+  smaShort?: number;
+  smaLong?: number;
+  logRequests?: boolean;
+}
+
+/** The scorer the flags ask for. The lead adds --run / --model here once trained policies exist. */
+export async function scorerFromFlags(flags: ServeFlags): Promise<ActionScorer> {
+  if (!flags.agent) throw new Error(`serve: choose a scorer with --agent NAME (one of ${agentNames().join(', ')})`);
+  return createScorer('agent', {
+    agent: flags.agent,
+    seed: flags.seed,
+    ...(flags.modelId !== undefined && { id: flags.modelId }),
+    ...(flags.momentumLookback !== undefined && { momentumLookback: flags.momentumLookback }),
+    ...(flags.smaShort !== undefined && { smaShort: flags.smaShort }),
+    ...(flags.smaLong !== undefined && { smaLong: flags.smaLong }),
+  });
+}
+
+/** The bearer token named by --api-key-env; asking for one that is unset is an error, not "no auth". */
+export function apiKeyFromEnv(name: string | undefined, env: Record<string, string | undefined> = process.env): string | null {
+  if (name === undefined) return null;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`--api-key-env: expected an environment variable name, got ${JSON.stringify(name)}`);
+  const key = env[name];
+  if (!key) throw new Error(`--api-key-env ${name}: the environment variable ${name} is not set or empty`);
+  return key;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a trading policy over an OpenAI-compatible HTTP API (GET /v1/models, POST /v1/chat/completions, POST /v1/act, GET /health)')
+    .addOption(new Option('--agent <name>', `baseline scorer: a rule agent with probability 1 on its action (${agentNames().join(', ')})`))
+    .option('--model-id <id>', 'model id to report and accept (default baseline-NAME)')
+    .option('--host <host>', 'interface to bind', SERVE_DEFAULTS.host)
+    .option('--port <port>', 'port (0: any free port; the URL is printed)', intOption('--port', 0, 65535), SERVE_DEFAULTS.port)
+    .option('--api-key-env <name>', 'require "Authorization: Bearer $NAME" on /v1/* (default: no auth)')
+    .option('--max-body-bytes <n>', 'largest request body (413 above)', intOption('--max-body-bytes', 1), SERVE_DEFAULTS.maxBodyBytes)
+    .option('--max-prompt-chars <n>', 'largest prompt in characters (400 above)', intOption('--max-prompt-chars', 1), SERVE_DEFAULTS.maxPromptChars)
+    .option('--seed <n>', 'seed of the baseline agent and of sampling for requests without a seed', intOption('--seed', 0), SERVE_DEFAULTS.seed)
+    .option('--shutdown-grace-ms <ms>', 'on SIGINT/SIGTERM, how long requests in flight may take', intOption('--shutdown-grace-ms', 0), SERVE_DEFAULTS.shutdownGraceMs)
+    .option('--momentum-lookback <days>', 'momentum agent: lookback in days (default 20)', intOption('--momentum-lookback', 1))
+    .option('--sma-short <days>', 'sma-crossover agent: short window (default 5)', intOption('--sma-short', 1))
+    .option('--sma-long <days>', 'sma-crossover agent: long window (default 20)', intOption('--sma-long', 1))
+    .option('--log-requests', 'log each request (method, path, status, ms) to stderr')
+    .action(async (flags: ServeFlags) => {
+      const scorer = await scorerFromFlags(flags);
+      const server = new PolicyServer({
+        scorer,
+        host: flags.host,
+        port: flags.port,
+        apiKey: apiKeyFromEnv(flags.apiKeyEnv),
+        maxBodyBytes: flags.maxBodyBytes,
+        maxPromptChars: flags.maxPromptChars,
+        seed: flags.seed,
+        shutdownGraceMs: flags.shutdownGraceMs,
+        ...(flags.logRequests && {
+          onRequest: (r) => process.stderr.write(`${new Date().toISOString()} ${r.method} ${r.path} ${r.status} ${r.ms.toFixed(1)}ms\n`),
+        }),
+      });
+      const url = await server.listen();
+      process.stdout.write(`flag-trader serve: model ${scorer.id} at ${url}/v1 (OpenAI base URL)\n`);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          process.stdout.write(`flag-trader serve: ${signal}, finishing requests in flight and shutting down\n`);
+          void server.close().then(resolve);
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      process.stdout.write('flag-trader serve: stopped\n');
+    });
+}
