@@ -4,6 +4,7 @@
  */
 import type { Agent } from './agent.js';
 import { BuyAndHoldAgent, MomentumAgent, RandomAgent, SmaCrossoverAgent } from './baselines.js';
+import { apiAgentOptionsFromFlags, createApiAgentFromOptions } from './api-options.js';
 
 /** Options every factory receives; each factory reads the ones it needs. */
 export interface AgentOptions {
@@ -27,6 +28,8 @@ const factories = new Map<string, Entry>([
   ['random', { description: 'uniform over buy/sell/hold (seeded)', create: (o) => new RandomAgent(o.seed ?? 0) }],
   ['momentum', { description: 'sign of the return over a lookback (default 20 days)', create: (o) => new MomentumAgent(o.momentumLookback ?? 20) }],
   ['sma-crossover', { description: 'short SMA vs long SMA (default 5 / 20)', create: (o) => new SmaCrossoverAgent(o.smaShort ?? 5, o.smaLong ?? 20) }],
+  // Zero-shot LLM over an OpenAI-compatible endpoint; reads the --base-url/--api-* flags (src/agents/api-options.ts).
+  ['openai', { description: 'zero-shot LLM over an OpenAI-compatible API (--base-url, --api-model)', create: (o) => createApiAgentFromOptions(apiAgentOptionsFromFlags(o)) }],
 ]);
 
 /** Add (or replace) an agent name. */

@@ -20,6 +20,8 @@ import { agentNames, createAgent, type AgentOptions } from '../agents/registry.j
 import type { Agent } from '../agents/agent.js';
 import { backtest, type BacktestOptions, type BacktestResult } from '../eval/backtest.js';
 import { parseAnnualization, type Annualization } from '../eval/metrics.js';
+import { addApiAgentOptions } from '../agents/api-options.js';
+import { ApiAgent } from '../agents/api-agent.js';
 
 /** The JSON shape printed per agent (CR, AV, MDD, win rate in percent). */
 export interface BacktestRecord {
@@ -147,7 +149,7 @@ interface BacktestCliOptions {
 }
 
 export function registerBacktest(program: Command): void {
-  program
+  const cmd = program
     .command('backtest')
     .description('backtest agents over a window of a market series and print CR, SR, AV, MDD')
     .option('--data <path>', 'market data file (Yahoo CSV, long CSV[.gz], INVESTOR-BENCH JSON); default: the built-in synthetic market')
@@ -168,7 +170,8 @@ export function registerBacktest(program: Command): void {
     .option('--allow-short', 'account mode: let sell open a short position')
     .option('--momentum-lookback <days>', 'momentum agent: lookback in days (default 20)', parseInteger)
     .option('--sma-short <days>', 'sma-crossover agent: short window (default 5)', parseInteger)
-    .option('--sma-long <days>', 'sma-crossover agent: long window (default 20)', parseInteger)
+    .option('--sma-long <days>', 'sma-crossover agent: long window (default 20)', parseInteger);
+  addApiAgentOptions(cmd)
     .action(async (opts: BacktestCliOptions) => {
       // Settings of the other mode would be silently ignored: refuse them instead.
       if (opts.mode === 'benchmark') {
@@ -178,7 +181,8 @@ export function registerBacktest(program: Command): void {
         throw new Error('--cost-bps only applies to --mode benchmark (fees in account mode: --fee-bps)');
       }
       const names = opts.agent ?? ['buy-and-hold'];
-      const agentOptions: AgentOptions = { seed: opts.seed };
+      // Every flag goes to the factories: the API agent reads its --base-url/--api-* flags from here.
+      const agentOptions: AgentOptions = { ...(opts as unknown as Record<string, unknown>), seed: opts.seed };
       if (opts.momentumLookback !== undefined) agentOptions.momentumLookback = opts.momentumLookback;
       if (opts.smaShort !== undefined) agentOptions.smaShort = opts.smaShort;
       if (opts.smaLong !== undefined) agentOptions.smaLong = opts.smaLong;
@@ -199,6 +203,13 @@ export function registerBacktest(program: Command): void {
         ...(opts.feeBps !== undefined && { feeBps: opts.feeBps }),
         ...(opts.allowShort !== undefined && { allowShort: opts.allowShort }),
       });
+      // API agents: save their per-day log when asked, and say how many replies could not be read.
+      for (const a of agents) {
+        if (!(a instanceof ApiAgent)) continue;
+        if ((opts as unknown as { apiLog?: string }).apiLog) a.writeLog();
+        const st = a.stats;
+        process.stderr.write(`${a.name}: ${st.decisions} decisions, ${st.requests} requests, ${st.cacheHits} cache hits, ${st.unparseable} unparseable replies, ${st.fallbacks} fallbacks\n`);
+      }
       if (opts.json) {
         const records = results.map(toRecord);
         process.stdout.write(JSON.stringify(records.length === 1 ? records[0] : records) + '\n');
