@@ -1,0 +1,43 @@
+// Fused Llama-layer kernels and BLAS wrappers on raw float pointers. All dimensions and lengths are
+// checked by the caller (binding.cc) before these run; nothing here validates again.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace fk {
+
+void set_threads(int n);
+int get_threads();
+std::string info();
+
+// C[M,N] = alpha op(A) op(B) + beta C (row-major, cblas_sgemm).
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc);
+// y = alpha op(A) x + beta y; A stored [M,N].
+void sgemv(bool trans, int M, int N, float alpha, const float* A, int lda, const float* x, float beta, float* y);
+
+// out[T,C] = w * x * rstd, rstd[T] = 1/sqrt(mean(x^2)+eps).
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int T, int C, float eps);
+// dx[T,C] overwritten, dw[C] accumulated.
+void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+                      const float* rstd, int T, int C);
+
+// In-place rotate_half RoPE on x[T, H*D]; tables cos/sin [maxPos, D/2].
+void rope(float* x, const float* cos, const float* sin, int T, int H, int D, int pos0, bool inverse);
+
+// Causal GQA attention; q[T,H*D], k/v[past+T, KVH*D], out[T,H*D], probs[H,T,past+T].
+void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+                       int T, int past, int H, int KVH, int D);
+// dq overwritten; dk, dv accumulated.
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                        const float* k, const float* v, const float* probs, int T, int past, int H,
+                        int KVH, int D);
+
+// out = silu(gate) * up, and its backward (dgate, dup overwritten).
+void swiglu_forward(float* out, const float* gate, const float* up, int n);
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int n);
+
+// y += alpha x.
+void axpy(int n, float alpha, const float* x, float* y);
+
+}  // namespace fk

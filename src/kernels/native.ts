@@ -1,0 +1,97 @@
+/**
+ * The native backend: a thin TypeScript face over the Node addon in `native/` (OpenBLAS sgemm/sgemv
+ * and fused C++ kernels). The addon checks every argument itself (types, dimensions, lengths), so
+ * nothing here can make it write out of bounds. setThreads sets OpenBLAS's thread count; the fused
+ * element-wise kernels are vectorised and single-threaded (see native/kernels.cc for why).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Backend } from './backend.js';
+
+/** What the compiled addon exports: the Backend kernels as plain functions, plus thread control. */
+export interface NativeAddon extends Omit<Backend, 'name'> {
+  /** BLAS build and threading description, e.g. "OpenBLAS 0.3.21 ... (threads 2)". */
+  info(): string;
+}
+
+/**
+ * Where the addon lies relative to this module: `src/kernels` (tsx) or `dist/src/kernels` (compiled).
+ * FLAG_TRADER_NATIVE_ADDON=/path/to/flag_kernels.node names one file instead (tests use it to force
+ * the fallback).
+ */
+export function nativeAddonCandidates(): string[] {
+  const override = process.env.FLAG_TRADER_NATIVE_ADDON;
+  if (override) return [override];
+  const here = dirname(fileURLToPath(import.meta.url));
+  const rel = join('native', 'build', 'Release', 'flag_kernels.node');
+  return [join(here, '..', '..', rel), join(here, '..', '..', '..', rel)];
+}
+
+/** Loads the addon or throws an Error saying why (not built, or failed to load). */
+export function loadNativeAddon(): NativeAddon {
+  const candidates = nativeAddonCandidates();
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    throw new Error(`native addon not built (looked for ${candidates.join(' and ')}; run \`npm run build:native\`)`);
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    return require(path) as NativeAddon;
+  } catch (e) {
+    throw new Error(`native addon at ${path} failed to load: ${(e as Error).message}`);
+  }
+}
+
+export class NativeBackend implements Backend {
+  readonly name = 'native' as const;
+  constructor(private readonly addon: NativeAddon) {}
+
+  info(): string { return this.addon.info(); }
+  getThreads(): number { return this.addon.getThreads(); }
+  setThreads(n: number): void {
+    if (!Number.isInteger(n) || n < 1) throw new TypeError(`setThreads: n must be a positive integer, got ${n}`);
+    this.addon.setThreads(n);
+  }
+
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void {
+    this.addon.sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  sgemv(trans: boolean, M: number, N: number, alpha: number, A: Float32Array, lda: number,
+    x: Float32Array, beta: number, y: Float32Array): void {
+    this.addon.sgemv(trans, M, N, alpha, A, lda, x, beta, y);
+  }
+  rmsnormForward(out: Float32Array, rstd: Float32Array, x: Float32Array, w: Float32Array,
+    T: number, C: number, eps: number): void {
+    this.addon.rmsnormForward(out, rstd, x, w, T, C, eps);
+  }
+  rmsnormBackward(dx: Float32Array, dw: Float32Array, dout: Float32Array, x: Float32Array,
+    w: Float32Array, rstd: Float32Array, T: number, C: number): void {
+    this.addon.rmsnormBackward(dx, dw, dout, x, w, rstd, T, C);
+  }
+  rope(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, H: number, D: number,
+    pos0: number, inverse: boolean): void {
+    this.addon.rope(x, cos, sin, T, H, D, pos0, inverse);
+  }
+  attentionForward(out: Float32Array, probs: Float32Array, q: Float32Array, k: Float32Array,
+    v: Float32Array, T: number, past: number, H: number, KVH: number, D: number): void {
+    this.addon.attentionForward(out, probs, q, k, v, T, past, H, KVH, D);
+  }
+  attentionBackward(dq: Float32Array, dk: Float32Array, dv: Float32Array, dout: Float32Array,
+    q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array,
+    T: number, past: number, H: number, KVH: number, D: number): void {
+    this.addon.attentionBackward(dq, dk, dv, dout, q, k, v, probs, T, past, H, KVH, D);
+  }
+  swigluForward(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
+    this.addon.swigluForward(out, gate, up, n);
+  }
+  swigluBackward(dgate: Float32Array, dup: Float32Array, dout: Float32Array, gate: Float32Array,
+    up: Float32Array, n: number): void {
+    this.addon.swigluBackward(dgate, dup, dout, gate, up, n);
+  }
+  axpy(n: number, alpha: number, x: Float32Array, y: Float32Array): void {
+    this.addon.axpy(n, alpha, x, y);
+  }
+}
