@@ -1,0 +1,237 @@
+/**
+ * The training run's configuration: ONE flat object, every field documented with its default
+ * (nanoGPT style), validated by a zod schema. Sources, later ones winning: the defaults below, a
+ * JSON or YAML file (`--config FILE`), then command-line flags (the kebab-case of each field, e.g.
+ * `--learning-rate 3e-4`, `--target-kl null`, `--mlp-hidden 64,64`). Unknown fields are an error
+ * naming them. The PPO fields keep the names of CleanRL's ppo.py, where the paper's settings come from.
+ *
+ * How the paper's batch numbers are read (they do not all fit one strict reading; this one is coherent):
+ *   - batch_size  = num_steps * num_envs = 40 samples collected per update (the rollout).
+ *   - num_updates = floor(total_timesteps / batch_size) = floor(13860 / 40) = floor(346.5) = 346;
+ *     the half rollout that does not fit is not collected (346 * 40 = 13840 environment steps).
+ *   - Each of the update_epochs epochs shuffles the batch and cuts it, in order, into minibatches of
+ *     minibatch_size = 32 samples; the last minibatch keeps the remainder (40 = 32 + 8), as CleanRL's
+ *     slicing `b_inds[start:start + minibatch_size]` would, so every sample is used in every epoch and
+ *     an epoch makes ceil(40 / 32) = 2 optimizer steps.
+ *   - A minibatch is processed as micro-batches of minibatch_size / gradient_accumulation_steps =
+ *     32 / 8 = 4 samples (the remainder minibatch of 8: two micro-batches of 4). Gradients of all
+ *     micro-batches are summed, each sample weighted 1/n for a minibatch of n samples, and then ONE
+ *     clipped optimizer step is taken: the step equals the step on the whole minibatch's mean loss.
+ *     Advantages are normalised over the whole minibatch (not per micro-batch).
+ * Over the run: 346 updates * 1 epoch * 2 steps = 692 optimizer steps, with the learning rate
+ * annealed linearly per update from learning_rate to learning_rate / 346.
+ *
+ * Settings of the paper we do not have: dropout 0 (no dropout anywhere) and train_dtype float16
+ * (training here is float32 on the CPU).
+ *
+ * Choices the paper leaves open, with our defaults: reward_scale 100 (the environment's reward is a
+ * daily log return of ~0.01; the untrained value head's outputs are ~0.5, which would swamp GAE
+ * advantages built from such rewards: measured on the synthetic market, the MLP learns the news signal
+ * with 100 and barely moves with 1); bootstrap_truncation true (an episode end at the step limit or
+ * the window's end is a time limit, not a terminal state); AdamW eps 1e-5 and weight_decay 0 (CleanRL's
+ * Adam); the training window's episodes start at random days (start random).
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { z } from 'zod';
+import YAML from 'yaml';
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD');
+
+const schema = z.strictObject({
+  // ---- run ----
+  seed: z.number().int().default(1).describe('Seed of every random stream of the run (weight init, action sampling, episode starts, minibatch shuffling).'),
+  checkpoint_every: z.number().int().min(1).default(10).describe('Write a checkpoint every this many updates (and always after the last one).'),
+  threads: z.number().int().min(0).default(0).describe('Compute threads for the native kernels; 0 = the backend default (all cores).'),
+
+  // ---- policy ----
+  policy: z.enum(['llm', 'mlp']).default('llm').describe('Policy network: `llm` (the FLAG-Trader policy) or `mlp` (ablation over numeric features).'),
+  model: z.string().min(1).default('random:tiny').describe('LLM to load: a local folder, a Hub id, or random:<config> (random:tiny, random:small, random:smollm2-135m).'),
+  trainable_layers: z.number().int().min(0).default(4).describe('LLM: number of top decoder layers that train (the rest are frozen); more than the model has is an error.'),
+  policy_head: z.enum(['lm', 'linear']).default('lm').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
+  mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
+
+  // ---- prompt (LLM) ----
+  prompt_max_tokens: z.number().int().min(1).nullable().default(512).describe('LLM prompt budget in tokens (news is cut first); null = unlimited.'),
+  prompt_max_chars: z.number().int().min(1).nullable().default(null).describe('LLM prompt budget in characters; null = unlimited.'),
+
+  // ---- data ----
+  data: z.string().min(1).default('synthetic').describe('Market data file (Yahoo CSV, long CSV[.gz], INVESTOR-BENCH JSON), or `synthetic` for the built-in market.'),
+  format: z.enum(['auto', 'yahoo', 'long', 'investorbench']).default('auto').describe('Data file format.'),
+  ticker: z.string().min(1).nullable().default(null).describe('Ticker to select from a long-format file.'),
+  price_column: z.string().min(1).nullable().default(null).describe('Price column of a CSV file; null = the loader default (Adj Close).'),
+  synthetic_seed: z.number().int().default(1).describe('Seed of the built-in synthetic market (fixed across run seeds, so seeds train on the same market).'),
+  synthetic_days: z.number().int().min(10).default(2000).describe('Length of the built-in synthetic market in business days.'),
+  train_start: isoDate.nullable().default(null).describe('First date of the training window; null = the series\' first date.'),
+  train_end: isoDate.nullable().default(null).describe('Last date of the training window; null = the date at 70% of the series.'),
+  test_start: isoDate.nullable().default(null).describe('First date of the test window (evaluate); null = the first date after train_end.'),
+  test_end: isoDate.nullable().default(null).describe('Last date of the test window (evaluate); null = the series\' last date.'),
+
+  // ---- environment ----
+  mode: z.enum(['benchmark', 'account']).default('benchmark').describe('Trading semantics: `benchmark` (positions +1/-1/0, log-return reward) or `account` (cash and shares).'),
+  lookback: z.number().int().min(0).default(20).describe('Days of price history in each observation (before day t).'),
+  cost_bps: z.number().min(0).default(0).describe('Benchmark mode: cost per unit of position change, in basis points.'),
+  fee_bps: z.number().min(0).lt(10000).default(0).describe('Account mode: fee per trade, in basis points of notional.'),
+  allow_short: z.boolean().default(false).describe('Account mode: whether sell may open a short position.'),
+  start: z.enum(['random', 'fixed', 'first']).default('random').describe('Where training episodes start in the training window (random = uniform over starts that leave a full episode).'),
+  max_episode_steps: z.number().int().min(1).default(65).describe('Episode length limit in steps (a time limit: see bootstrap_truncation).'),
+
+  // ---- PPO (CleanRL names; the paper's values) ----
+  total_timesteps: z.number().int().min(1).default(13860).describe('Environment steps of the run; num_updates = floor(total_timesteps / (num_steps * num_envs)).'),
+  learning_rate: z.number().min(0).default(5e-4).describe('AdamW learning rate (initial value when annealed).'),
+  num_envs: z.number().int().min(1).default(1).describe('Parallel environments in the rollout (each with its own episode-start stream).'),
+  num_steps: z.number().int().min(1).default(40).describe('Rollout steps per environment per update.'),
+  anneal_lr: z.boolean().default(true).describe('Anneal the learning rate linearly: lr = (1 - (update - 1) / num_updates) * learning_rate.'),
+  gamma: z.number().min(0).max(1).default(0.95).describe('Discount factor.'),
+  gae_lambda: z.number().min(0).max(1).default(0.98).describe('GAE lambda.'),
+  update_epochs: z.number().int().min(1).default(1).describe('Passes over the rollout per update.'),
+  norm_adv: z.boolean().default(true).describe('Normalise advantages per minibatch (mean 0, std 1; a minibatch of one sample is left as is).'),
+  clip_coef: z.number().min(0).default(0.2).describe('PPO clip range for the ratio (and for the value when clip_vloss).'),
+  clip_vloss: z.boolean().default(true).describe('Clip the value loss around the rollout value estimate.'),
+  ent_coef: z.number().min(0).default(0.05).describe('Entropy bonus coefficient.'),
+  vf_coef: z.number().min(0).default(0.5).describe('Value loss coefficient.'),
+  kl_coef: z.number().min(0).default(0.05).describe('Coefficient of the exact KL(pi || pi_ref) penalty to the frozen initial policy.'),
+  max_grad_norm: z.number().positive().default(0.5).describe('Global gradient-norm clipping threshold.'),
+  target_kl: z.number().positive().nullable().default(null).describe('Stop an update\'s epochs early when the epoch\'s mean approx_kl exceeds this; null = never.'),
+  gradient_accumulation_steps: z.number().int().min(1).default(8).describe('Micro-batches per minibatch (micro-batch = minibatch_size / this); gradients summed before one optimizer step.'),
+  minibatch_size: z.number().int().min(1).default(32).describe('Samples per optimizer step (the last minibatch of an epoch keeps the remainder).'),
+  reward_scale: z.number().positive().default(100).describe('Multiplies the environment reward before GAE (daily log returns are ~0.01; e.g. 100 = rewards in percent). Metrics report unscaled rewards.'),
+  bootstrap_truncation: z.boolean().default(true).describe('At a time-limit episode end (max steps, window end) add gamma * V(final observation) to the last reward; false = treat every episode end as terminal, as CleanRL does.'),
+
+  // ---- optimizer ----
+  adam_beta1: z.number().min(0).lt(1).default(0.9).describe('AdamW beta1.'),
+  adam_beta2: z.number().min(0).lt(1).default(0.999).describe('AdamW beta2.'),
+  adam_eps: z.number().positive().default(1e-5).describe('AdamW epsilon (CleanRL PPO uses 1e-5).'),
+  weight_decay: z.number().min(0).default(0).describe('AdamW decoupled weight decay (0 = Adam, as CleanRL).'),
+});
+
+export type TrainConfig = z.output<typeof schema>;
+export type ConfigKey = keyof TrainConfig;
+
+/** Fraction of the series used for training when train_end is not given. */
+export const DEFAULT_TRAIN_FRACTION = 0.7;
+
+export const CONFIG_KEYS = Object.keys(schema.shape) as ConfigKey[];
+
+/** kebab-case flag for a field: learning_rate -> learning-rate. */
+export function flagName(key: string): string {
+  return key.replace(/_/g, '-');
+}
+
+/** One row per field: name, flag, documentation and default, for help texts and docs. */
+export function configFieldDocs(): Array<{ key: ConfigKey; flag: string; doc: string; default: unknown }> {
+  const defaults = schema.parse({});
+  return CONFIG_KEYS.map((key) => ({ key, flag: `--${flagName(key)}`, doc: schema.shape[key].description ?? '', default: defaults[key] }));
+}
+
+export function defaultConfig(): TrainConfig {
+  return schema.parse({});
+}
+
+/** The quantities derived from the config (see the module comment). */
+export interface RunShape {
+  batchSize: number;
+  numUpdates: number;
+  microBatchSize: number;
+  /** Optimizer steps per epoch: ceil(batchSize / minibatch_size). */
+  minibatchesPerEpoch: number;
+  /** total_timesteps - numUpdates * batchSize: steps that do not fill a rollout and are not run. */
+  unusedTimesteps: number;
+}
+
+export function runShape(c: TrainConfig): RunShape {
+  const batchSize = c.num_steps * c.num_envs;
+  const numUpdates = Math.floor(c.total_timesteps / batchSize);
+  return {
+    batchSize,
+    numUpdates,
+    microBatchSize: c.minibatch_size / c.gradient_accumulation_steps,
+    minibatchesPerEpoch: Math.ceil(batchSize / c.minibatch_size),
+    unusedTimesteps: c.total_timesteps - numUpdates * batchSize,
+  };
+}
+
+/**
+ * Validate a (partial) config object, filling defaults. `source` names where it came from (a file,
+ * "command line", ...) for the error message, which lists every problem with its field.
+ */
+export function parseTrainConfig(input: unknown, source: string): TrainConfig {
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => {
+      if (i.code === 'unrecognized_keys') return `unknown field(s) ${i.keys.join(', ')} (known fields: ${CONFIG_KEYS.join(', ')})`;
+      return `${i.path.length ? i.path.join('.') : '(config)'}: ${i.message}`;
+    });
+    throw new Error(`invalid training config (${source}): ${problems.join('; ')}`);
+  }
+  const c = r.data;
+  const problems: string[] = [];
+  const shape = runShape(c);
+  if (c.minibatch_size % c.gradient_accumulation_steps !== 0) {
+    problems.push(`minibatch_size ${c.minibatch_size} must be a multiple of gradient_accumulation_steps ${c.gradient_accumulation_steps} (micro-batches are equal)`);
+  }
+  if (c.minibatch_size > shape.batchSize) {
+    problems.push(`minibatch_size ${c.minibatch_size} exceeds the rollout batch num_steps * num_envs = ${shape.batchSize}`);
+  }
+  if (shape.numUpdates < 1) {
+    problems.push(`total_timesteps ${c.total_timesteps} is less than one rollout of num_steps * num_envs = ${shape.batchSize} steps`);
+  }
+  for (const [a, b] of [['train_start', 'train_end'], ['test_start', 'test_end']] as const) {
+    const x = c[a], y = c[b];
+    if (x !== null && y !== null && x > y) problems.push(`${a} ${x} is after ${b} ${y}`);
+  }
+  if (c.train_end !== null && c.test_start !== null && c.test_start <= c.train_end) {
+    problems.push(`test_start ${c.test_start} must come after train_end ${c.train_end} (the test window is held out)`);
+  }
+  // Settings of the other trading mode would be silently ignored: refuse them.
+  if (c.mode === 'benchmark' && (c.fee_bps !== 0 || c.allow_short)) {
+    problems.push('fee_bps and allow_short apply only to mode account (costs in benchmark mode: cost_bps)');
+  }
+  if (c.mode === 'account' && c.cost_bps !== 0) problems.push('cost_bps applies only to mode benchmark (fees in account mode: fee_bps)');
+  if (problems.length) throw new Error(`invalid training config (${source}): ${problems.join('; ')}`);
+  return c;
+}
+
+/** Read a JSON (.json) or YAML (.yaml/.yml) config file into a plain object (not yet validated). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (e) { throw new Error(`cannot read config file ${path}: ${(e as Error).message}`); }
+  const ext = extname(path).toLowerCase();
+  let value: unknown;
+  try {
+    if (ext === '.json') value = JSON.parse(text);
+    else if (ext === '.yaml' || ext === '.yml') value = YAML.parse(text);
+    else throw new Error(`unknown config file extension ${JSON.stringify(ext)}; expected .json, .yaml or .yml`);
+  } catch (e) {
+    throw new Error(`config file ${path}: ${(e as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error(`config file ${path}: expected an object of fields at the top level`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Turn a command-line string into the value the field's schema accepts: the string itself, or a
+ * number, a boolean (`true`/`false`), `null`, or a comma-separated list of numbers, whichever the
+ * field accepts first (so a ticker "7203" stays a string, `--seed 7` becomes a number). A value no
+ * reading fits is an error naming the flag and what the field expects.
+ */
+export function parseFlagValue(key: ConfigKey, raw: string): unknown {
+  const field = schema.shape[key];
+  const candidates: unknown[] = [raw];
+  const t = raw.trim();
+  if (t !== '' && Number.isFinite(Number(t))) candidates.push(Number(t));
+  if (t === 'true' || t === 'false') candidates.push(t === 'true');
+  if (t === 'null') candidates.push(null);
+  if (/^\s*-?[\d.e+-]+(\s*,\s*-?[\d.e+-]+)*\s*$/i.test(t)) candidates.push(t.split(',').map((s) => Number(s.trim())));
+  const errors: string[] = [];
+  for (const v of candidates) {
+    const r = field.safeParse(v);
+    if (r.success) return r.data;
+    errors.push(r.error.issues[0]?.message ?? 'invalid value');
+  }
+  // The most telling complaint: from the first typed reading (a number is too big, not an integer...).
+  const msg = errors[Math.min(1, errors.length - 1)]!;
+  throw new Error(`--${flagName(key)} ${JSON.stringify(raw)}: ${msg}`);
+}

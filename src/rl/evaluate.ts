@@ -1,0 +1,84 @@
+/**
+ * Evaluate a training run: rebuild its policy from config.json, load the trained parameters
+ * (policy.safetensors, or the latest checkpoint of an unfinished run), and backtest it over the test
+ * window with the backtest engine, next to rule baselines on the same window.
+ *
+ * The market settings (mode, lookback, costs) are the run's, so the policy sees observations shaped
+ * as in training. The data and test window default to the run's and can be overridden.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Agent } from '../agents/agent.js';
+import { createAgent } from '../agents/registry.js';
+import { backtest, type BacktestResult } from '../eval/backtest.js';
+import type { Annualization } from '../eval/metrics.js';
+import { loadParamsInto, readPolicyTensors } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { loadRunSeries, testWindow } from './data.js';
+import { createPolicy } from './policies.js';
+import { PolicyAgent } from './policy-agent.js';
+import { readRunRecord, RUN_FILES } from './run.js';
+
+export type DataOverrides = Partial<Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'test_start' | 'test_end'>>;
+
+export interface EvaluateOptions {
+  run: string;
+  overrides?: DataOverrides;
+  /** Sample actions (one backtest per seed) instead of the greedy policy. */
+  sampled?: boolean;
+  /** Seeds of the sampled backtests (default [0]). */
+  seeds?: number[];
+  /** Rule baselines to run beside the policy (registry names). */
+  baselines?: string[];
+  annualization?: Annualization;
+  /** `trained` (default) or `initial`: the untrained policy of the same seed, for comparison. */
+  weights?: 'trained' | 'initial';
+}
+
+export const DEFAULT_BASELINES = ['buy-and-hold', 'momentum', 'sma-crossover'];
+
+/** Which file holds the run's trained parameters. */
+export function trainedWeightsPath(run: string): string {
+  const policy = join(run, RUN_FILES.policy), ckpt = join(run, RUN_FILES.checkpoint);
+  if (existsSync(policy)) return policy;
+  if (existsSync(ckpt)) return ckpt;
+  throw new Error(`${run} holds no trained weights yet (neither ${RUN_FILES.policy} nor ${RUN_FILES.checkpoint})`);
+}
+
+export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult[]> {
+  const record = readRunRecord(opts.run);
+  const runConfig = record.config;
+  const policy = await createPolicy(runConfig);
+  if (policy.fingerprint !== record.hashes.model) {
+    throw new Error(`${opts.run}: the policy built from its config has fingerprint ${policy.fingerprint}, but the run recorded ${record.hashes.model}`);
+  }
+  const weights = opts.weights ?? 'trained';
+  if (weights === 'trained') {
+    const path = trainedWeightsPath(opts.run);
+    loadParamsInto(policy.params(), readPolicyTensors(path).params, path);
+  }
+
+  const c: TrainConfig = { ...runConfig, ...opts.overrides };
+  const { series } = await loadRunSeries(c);
+  const window = testWindow(series, c);
+  const common = {
+    start: window.start, end: window.end, mode: c.mode, costBps: c.cost_bps, lookback: c.lookback,
+    feeBps: c.fee_bps, allowShort: c.allow_short,
+    ...(opts.annualization ? { annualization: opts.annualization } : {}),
+  };
+  const base = `ppo-${policy.kind}${weights === 'initial' ? '-untrained' : ''}`;
+  const results: BacktestResult[] = [];
+  if (opts.sampled) {
+    for (const seed of opts.seeds ?? [0]) {
+      const agent = new PolicyAgent(policy, { sampled: true, seed, name: `${base}-sampled(seed=${seed})` });
+      results.push(await backtest(series, agent, { ...common, seed }));
+    }
+  } else {
+    results.push(await backtest(series, new PolicyAgent(policy, { name: base }), common));
+  }
+  for (const name of opts.baselines ?? DEFAULT_BASELINES) {
+    const agent: Agent = createAgent(name, { seed: 0 });
+    results.push(await backtest(series, agent, common));
+  }
+  return results;
+}

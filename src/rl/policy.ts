@@ -1,0 +1,109 @@
+/**
+ * The interface PPO trains: an actor-critic over the three trading actions.
+ *
+ * Any policy (the MLP ablation, the LLM with frozen bottom layers) plugs into PPO by implementing
+ * `ActorCritic`. The contract, in the order PPO uses it:
+ *
+ *   1. `encode(obs)` once per environment step: the observation-dependent work that does NOT depend
+ *      on trainable parameters (the MLP: the feature vector; the LLM: prompt tokens and the frozen
+ *      layers' output at the trainable boundary). PPO keeps the result in its rollout buffer and
+ *      reuses it for every forward pass on that sample (rollout, all update epochs), so this work is
+ *      done once per sample, not once per epoch.
+ *   2. `referenceLogProbs(input)` once per step: log-probs of the frozen initial policy, for the KL
+ *      penalty. The reference never changes, so PPO computes it at rollout time and stores it.
+ *   3. `forward(input, needsGrad)` -> `{ logProbs[3], value, handle }`; `handle` holds what `backward`
+ *      needs. PPO passes needsGrad = false where no backward follows (rollout, bootstrap values), so
+ *      a policy may skip keeping activations there (the handle may then be null).
+ *   4. `backward(handle, dLogProbs[3], dValue)` ACCUMULATES dLoss/dParam into every `Param.grad`
+ *      (PPO zeroes grads before each optimizer step). `dLogProbs` is the gradient with respect to the
+ *      three log-probs taken as free variables; the policy applies its log-softmax Jacobian itself.
+ *      A handle is used at most once, right after its forward; PPO never interleaves other forwards
+ *      of the same policy between a forward and its backward, so a policy may reuse scratch buffers.
+ *   5. `params()` lists the trainable tensors (stable names and order) that the optimizer updates in
+ *      place and that checkpoints save by name.
+ *
+ * Everything is synchronous: PPO runs one sample at a time on the CPU.
+ */
+import type { Observation } from '../env/types.js';
+import { ACTIONS } from '../env/types.js';
+
+/** A trainable tensor: row-major data and its gradient buffer of the same length. */
+export interface Param {
+  /** Stable name, used as the tensor name in checkpoints (e.g. `trunk.0.weight`, or HF names). */
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  grad: Float32Array;
+}
+
+export interface PolicyStep {
+  /** [3] log-softmax over ACTIONS (buy, sell, hold). */
+  logProbs: Float64Array;
+  /** State-value estimate V(s). */
+  value: number;
+  /** Opaque; pass to `backward` (at most once). */
+  handle: unknown;
+}
+
+export interface ActorCritic<In = unknown> {
+  /** Short name of the policy type, e.g. `mlp` or `llm`. */
+  readonly kind: string;
+  /**
+   * What the policy is built from, for run records (e.g. the MLP's architecture, or the base
+   * model's weight fingerprint and trainable-layer split). Not a hash of the trained weights.
+   */
+  readonly fingerprint: string;
+  /** Parameter-independent per-observation work, cached by PPO for the sample's lifetime. */
+  encode(obs: Observation): In;
+  /** needsGrad defaults to true; with false, `backward` is never called on the result. */
+  forward(input: In, needsGrad?: boolean): PolicyStep;
+  /** Accumulates into Param.grad; see the contract above. */
+  backward(handle: unknown, dLogProbs: Float64Array, dValue: number): void;
+  params(): Param[];
+  /** Log-probs [3] of the frozen initial (reference) policy, for the KL penalty. */
+  referenceLogProbs(input: In): Float64Array;
+}
+
+/** Number of actions every policy head produces (ACTIONS order). */
+export const NUM_ACTIONS = ACTIONS.length;
+
+/** Set every gradient buffer to zero. */
+export function zeroGrads(params: readonly Param[]): void {
+  for (const p of params) p.grad.fill(0);
+}
+
+/** Total number of scalars in the parameter list. */
+export function countParams(params: readonly Param[]): number {
+  let n = 0;
+  for (const p of params) n += p.data.length;
+  return n;
+}
+
+/** In-place log-softmax of `logits` into `out` (float64, max-shifted for stability). */
+export function logSoftmax(logits: ArrayLike<number>, out: Float64Array): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const lse = max + Math.log(sum);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
+  return out;
+}
+
+/**
+ * Backward of log-softmax: given dL/dlogProbs (as free variables) and the log-probs, the gradient
+ * with respect to the logits: dz_j = g_j - p_j * sum_a g_a.
+ */
+export function logSoftmaxBackward(logProbs: Float64Array, dLogProbs: Float64Array, dLogits: Float64Array): Float64Array {
+  let gsum = 0;
+  for (let a = 0; a < dLogProbs.length; a++) gsum += dLogProbs[a]!;
+  for (let j = 0; j < logProbs.length; j++) dLogits[j] = dLogProbs[j]! - Math.exp(logProbs[j]!) * gsum;
+  return dLogits;
+}
+
+/** Index of the largest log-prob (ties -> the first, i.e. ACTIONS order). */
+export function argmax(xs: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
+  return best;
+}

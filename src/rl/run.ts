@@ -1,0 +1,186 @@
+/**
+ * A training run on disk. The run directory holds:
+ *   config.json             the full config, the derived batch numbers, and the run's provenance:
+ *                           sha256 of the data, the policy's model fingerprint, the code version
+ *   metrics.jsonl           one JSON line per update (UpdateMetrics), appended as each update ends
+ *   checkpoint.safetensors  the latest checkpoint (every checkpoint_every updates and after the last)
+ *   policy.safetensors      the final trained parameters (written when the run completes)
+ *
+ * Resuming (`resume: true`) rebuilds everything from config.json, checks that the data and model
+ * are the ones the run started with, loads the checkpoint (parameters, optimizer, RNG and environment
+ * states) and rewrites metrics.jsonl from the checkpoint's copy of its lines, dropping lines of
+ * updates after the checkpoint, which are then recomputed identically. A run killed before its
+ * first checkpoint restarts from update 0.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MarketSeries } from '../data/series.js';
+import { TradingEnv } from '../env/trading-env.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { loadCheckpoint, loadParamsInto, saveCheckpoint, savePolicy } from './checkpoint.js';
+import { parseTrainConfig, runShape, type TrainConfig } from './config.js';
+import { loadRunSeries, trainWindow, type DataRecord, type WindowIndices } from './data.js';
+import { createPolicy } from './policies.js';
+import { countParams, type ActorCritic } from './policy.js';
+import { PpoTrainer, type UpdateMetrics } from './ppo.js';
+import { codeVersion, type CodeVersion } from './provenance.js';
+import { deriveSeed } from './seeds.js';
+
+export const RUN_FILES = {
+  config: 'config.json',
+  metrics: 'metrics.jsonl',
+  checkpoint: 'checkpoint.safetensors',
+  policy: 'policy.safetensors',
+} as const;
+
+/** The content of config.json. */
+export interface RunRecord {
+  config: TrainConfig;
+  derived: { batch_size: number; num_updates: number; micro_batch_size: number; minibatches_per_epoch: number; unused_timesteps: number };
+  train_window: { start: string; end: string; prices: number };
+  policy: { kind: string; parameters: number };
+  hashes: { data: DataRecord; model: string; code: CodeVersion };
+}
+
+export interface TrainRunOptions {
+  /** Run directory. */
+  out: string;
+  /** The config of a new run (ignored when resuming: the run's config.json is used). */
+  config?: TrainConfig;
+  /** Continue the run in `out` from its last checkpoint. */
+  resume?: boolean;
+  /** Stop once this many updates are done in total, as if interrupted (for tests and staged runs). */
+  stopAfter?: number;
+  /** Called once before the first update of this invocation. */
+  onStart?: (info: { record: RunRecord; startUpdate: number }) => void;
+  /** Called after each update (after its metrics line is written). */
+  onUpdate?: (metrics: UpdateMetrics) => void;
+  /** Notes (resume details, code changes), one line each. */
+  log?: (message: string) => void;
+}
+
+export interface TrainRunResult {
+  out: string;
+  record: RunRecord;
+  startUpdate: number;
+  updatesDone: number;
+  /** True when stopped by `stopAfter` before the last update. */
+  stopped: boolean;
+  /** Metrics of the updates run by this invocation. */
+  metrics: UpdateMetrics[];
+  seconds: number;
+}
+
+/** The training environments: num_envs TradingEnvs over the training window, each with its own start stream. */
+export function makeTrainEnvs(series: MarketSeries, window: WindowIndices, c: TrainConfig): TradingEnv[] {
+  return Array.from({ length: c.num_envs }, (_, i) => new TradingEnv(series, {
+    mode: c.mode,
+    lookback: c.lookback,
+    maxEpisodeSteps: c.max_episode_steps,
+    start: c.start,
+    seed: deriveSeed(c.seed, `env-${i}`),
+    windowStart: window.startIndex,
+    windowEnd: window.endIndex,
+    costBps: c.cost_bps,
+    feeBps: c.fee_bps,
+    allowShort: c.allow_short,
+  }));
+}
+
+/** Read and validate a run directory's config.json. */
+export function readRunRecord(dir: string): RunRecord {
+  const path = join(dir, RUN_FILES.config);
+  if (!existsSync(path)) throw new Error(`${dir} is not a training run: ${path} does not exist`);
+  let rec: RunRecord;
+  try { rec = JSON.parse(readFileSync(path, 'utf8')) as RunRecord; } catch (e) { throw new Error(`${path}: ${(e as Error).message}`); }
+  if (!rec || typeof rec !== 'object' || !rec.config || !rec.hashes) throw new Error(`${path}: expected a run record with "config" and "hashes"`);
+  rec.config = parseTrainConfig(rec.config, path);
+  return rec;
+}
+
+export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult> {
+  const log = opts.log ?? (() => {});
+  const out = opts.out;
+  const configPath = join(out, RUN_FILES.config);
+  let config: TrainConfig;
+  let previous: RunRecord | null = null;
+  if (opts.resume) {
+    previous = readRunRecord(out);
+    config = previous.config;
+  } else {
+    if (!opts.config) throw new Error('runTraining: a config is needed for a new run');
+    if (existsSync(configPath)) throw new Error(`${out} already holds a run (${configPath}); resume it with --resume ${out} or choose another --out`);
+    config = opts.config;
+  }
+
+  const { series, record: data } = await loadRunSeries(config);
+  const window = trainWindow(series, config);
+  const policy: ActorCritic = await createPolicy(config);
+  const shape = runShape(config);
+  const record: RunRecord = {
+    config,
+    derived: {
+      batch_size: shape.batchSize, num_updates: shape.numUpdates, micro_batch_size: shape.microBatchSize,
+      minibatches_per_epoch: shape.minibatchesPerEpoch, unused_timesteps: shape.unusedTimesteps,
+    },
+    train_window: { start: window.start, end: window.end, prices: window.endIndex - window.startIndex + 1 },
+    policy: { kind: policy.kind, parameters: countParams(policy.params()) },
+    hashes: { data, model: policy.fingerprint, code: codeVersion() },
+  };
+
+  const trainer = new PpoTrainer(policy, makeTrainEnvs(series, window, config), config);
+  const metricsPath = join(out, RUN_FILES.metrics);
+  const checkpointPath = join(out, RUN_FILES.checkpoint);
+  let lines: string[] = [];
+
+  if (previous) {
+    if (previous.hashes.data.sha256 !== data.sha256) {
+      throw new Error(`cannot resume ${out}: the data changed since the run started (${data.source}: sha256 ${data.sha256}, the run recorded ${previous.hashes.data.sha256})`);
+    }
+    if (previous.hashes.model !== policy.fingerprint) {
+      throw new Error(`cannot resume ${out}: the model changed since the run started (fingerprint ${policy.fingerprint}, the run recorded ${previous.hashes.model})`);
+    }
+    if (previous.hashes.code.src_sha256 !== record.hashes.code.src_sha256) {
+      log(`note: the code under src/ changed since ${out} started; the resumed part may differ from an uninterrupted run`);
+    }
+    record.hashes.code = previous.hashes.code; // config.json keeps the run's original record
+    if (existsSync(checkpointPath)) {
+      const ckpt = loadCheckpoint(checkpointPath);
+      loadParamsInto(policy.params(), ckpt.params, checkpointPath);
+      trainer.optimizer.setState(ckpt.optimizer);
+      trainer.setState(ckpt.state.trainer);
+      lines = ckpt.state.metrics.slice();
+      log(`resuming ${out} from update ${trainer.update} of ${trainer.numUpdates}`);
+    } else {
+      log(`${out} has no checkpoint yet; starting it again from update 0`);
+    }
+  } else {
+    mkdirSync(out, { recursive: true });
+    writeFileAtomic(configPath, JSON.stringify(record, null, 2) + '\n');
+  }
+  // metrics.jsonl = exactly the lines up to the current update.
+  writeFileAtomic(metricsPath, lines.map((l) => l + '\n').join(''));
+
+  const startUpdate = trainer.update;
+  opts.onStart?.({ record, startUpdate });
+  const t0 = performance.now();
+  const metrics: UpdateMetrics[] = [];
+  let stopped = false;
+  while (!trainer.finished) {
+    if (opts.stopAfter !== undefined && trainer.update >= opts.stopAfter) { stopped = true; break; }
+    const m = trainer.runUpdate();
+    const line = JSON.stringify(m);
+    // appendFileSync hands the line to the OS at once: a killed process loses no finished update.
+    appendFileSync(metricsPath, line + '\n');
+    lines.push(line);
+    metrics.push(m);
+    if (trainer.update % config.checkpoint_every === 0 || trainer.finished) {
+      saveCheckpoint(checkpointPath, policy.params(), trainer.optimizer.getState(), { trainer: trainer.getState(), metrics: lines });
+    }
+    opts.onUpdate?.(m);
+  }
+  if (trainer.finished) {
+    savePolicy(join(out, RUN_FILES.policy), policy.params(), { kind: policy.kind, fingerprint: policy.fingerprint, update: trainer.update });
+  }
+  return { out, record, startUpdate, updatesDone: trainer.update, stopped, metrics, seconds: (performance.now() - t0) / 1000 };
+}
