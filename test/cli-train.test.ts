@@ -134,7 +134,8 @@ test('train: a YAML config file, overridden by flags; bad values exit 1 with the
 });
 
 test('train / evaluate option errors name the problem', async () => {
-  assert.match(await inProcess('train', '--policy', 'llm', '--out', join(TMP, 'llm')), /--policy llm is not yet available/);
+  assert.match(await inProcess('train', '--policy', 'llm', '--model', 'random:tiny', '--trainable-layers', '9', '--out', join(TMP, 'llm')),
+    /trainable_layers must be an integer in 1\.\.4 for random:tiny \(it has 4 layers\), got 9/);
   assert.ok(!existsSync(join(TMP, 'llm')), 'no run directory for a policy that cannot be built');
   assert.match(await inProcess('train', '--bogus', '1'), /unknown option '--bogus'/);
   assert.match(await inProcess('train', '--num-steps', 'x'), /--num-steps "x"/);

@@ -29,9 +29,15 @@ function camel(flag: string): string {
   return flag.replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
 }
 
+/** commander turns an option value of null into '' — so `--target-kl null` travels as this marker. */
+const NULL_VALUE = Symbol('null');
+
 function configOption(key: ConfigKey, doc: string, def: unknown): Option {
   return new Option(`--${flagName(key)} <value>`, `${doc} (default: ${JSON.stringify(def)})`).argParser((raw: string) => {
-    try { return parseFlagValue(key, raw); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+    try {
+      const v = parseFlagValue(key, raw);
+      return v === null ? NULL_VALUE : v;
+    } catch (e) { throw new InvalidArgumentError((e as Error).message); }
   });
 }
 
@@ -101,7 +107,7 @@ export function registerTrain(program: Command): void {
     const given: Partial<Record<ConfigKey, unknown>> = {};
     for (const key of CONFIG_KEYS) {
       const v = opts[camel(flagName(key))];
-      if (v !== undefined) given[key] = v;
+      if (v !== undefined) given[key] = v === NULL_VALUE ? null : v;
     }
     const quiet = Boolean(opts.quiet);
     const resume = opts.resume as string | undefined;

@@ -48,6 +48,8 @@ const schema = z.strictObject({
   policy: z.enum(['llm', 'mlp']).default('llm').describe('Policy network: `llm` (the FLAG-Trader policy) or `mlp` (ablation over numeric features).'),
   model: z.string().min(1).default('random:tiny').describe('LLM to load: a local folder, a Hub id, or random:<config> (random:tiny, random:small, random:smollm2-135m).'),
   trainable_layers: z.number().int().min(0).default(4).describe('LLM: number of top decoder layers that train (the rest are frozen); more than the model has is an error.'),
+  model_seed: z.number().int().default(0).describe('Seed of random:<config> model weights (the stand-in "pretrained" base; fixed across run seeds like a real checkpoint).'),
+  tokenizer: z.string().min(1).nullable().default(null).describe('LLM: tokenizer.json to use instead of the model folder\'s (e.g. SmolLM2\'s with random:smollm2-135m); null = the model\'s own, or the built-in byte tokenizer for random models.'),
   policy_head: z.enum(['lm', 'linear']).default('lm').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
 

@@ -4,14 +4,16 @@
  * the same frozen reference policy), because resuming and evaluating rebuild the policy from the run's
  * config and then load the trained tensors by name.
  *
- * `mlp` is built in. The LLM policy is added by `registerPolicy('llm', factory)` from the module that
- * adapts the decoder to ActorCritic; until then `--policy llm` fails with a clear message.
+ * `mlp` is the ablation over numeric features; `llm` is the FLAG-Trader policy (src/rl/llm-policy.ts).
  */
 import { FEATURE_NAMES, featureVector } from '../env/features.js';
 import type { TrainConfig } from './config.js';
 import { MlpPolicy } from './mlp-policy.js';
 import type { ActorCritic } from './policy.js';
 import { streamRng } from './seeds.js';
+import { LlmPolicy } from './llm-policy.js';
+import { loadModel } from '../model/load.js';
+import { getBackend } from '../kernels/index.js';
 
 export type PolicyFactory = (config: TrainConfig) => ActorCritic | Promise<ActorCritic>;
 
@@ -23,6 +25,19 @@ const factories = new Map<string, PolicyFactory>([
     hidden: c.mlp_hidden,
     rng: streamRng(c.seed, 'policy-init'),
   })],
+  ['llm', async (c) => {
+    const model = await loadModel(c.model, { seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }) });
+    const backend = getBackend();
+    if (c.threads > 0) backend.setThreads(c.threads);
+    return new LlmPolicy({
+      model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, seed: c.seed,
+      prompt: {
+        mode: c.mode, allowShort: c.allow_short,
+        ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
+        ...(c.prompt_max_chars !== null && { maxChars: c.prompt_max_chars }),
+      },
+    });
+  }],
 ]);
 
 /** Add (or replace) a policy type. */
@@ -38,9 +53,6 @@ export function policyNames(): string[] {
 export async function createPolicy(config: TrainConfig): Promise<ActorCritic> {
   const factory = factories.get(config.policy);
   if (!factory) {
-    if (config.policy === 'llm') {
-      throw new Error('--policy llm is not yet available: no LLM policy adapter is registered (src/rl/policies.ts); use --policy mlp for now');
-    }
     throw new Error(`unknown policy ${JSON.stringify(config.policy)}; known policies: ${policyNames().join(', ')}`);
   }
   return factory(config);

@@ -1,0 +1,161 @@
+// The LLM policy adapter (src/rl/llm-policy.ts): gradients wired through heads and trainable layers,
+// the frozen-prefix cache, the reference policy, and PPO on the LLM end to end (learning signals,
+// determinism, bit-identical resume, greedy evaluation).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getBackend } from '../src/kernels/index.js';
+import { loadModel } from '../src/model/load.js';
+import { LlmPolicy, type LlmInput } from '../src/rl/llm-policy.js';
+import { syntheticMarket } from '../src/data/synthetic.js';
+import { TradingEnv } from '../src/env/trading-env.js';
+import { parseTrainConfig } from '../src/rl/config.js';
+import { runTraining, RUN_FILES } from '../src/rl/run.js';
+import { TIMING_FIELDS } from '../src/rl/ppo.js';
+import { evaluateRun } from '../src/rl/evaluate.js';
+import { readSafetensors } from '../src/model/safetensors.js';
+import { Rng } from '../src/util/rng.js';
+import { ACTIONS } from '../src/env/types.js';
+
+async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2): Promise<LlmPolicy> {
+  const model = await loadModel('random:tiny', { seed: 3 });
+  return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, seed: 1, prompt: { mode: 'benchmark' } });
+}
+
+// Scalar loss of one sample: L = sum_a w_a log p_a + c * V.
+const W = Float64Array.from([0.7, -1.3, 0.4]);
+const CV = 0.9;
+function loss(p: LlmPolicy, x: LlmInput): number {
+  const s = p.forward(x);
+  return W[0]! * s.logProbs[0]! + W[1]! * s.logProbs[1]! + W[2]! * s.logProbs[2]! + CV * s.value;
+}
+
+for (const head of ['lm', 'linear'] as const) {
+  test(`gradients (${head} head): backward matches central differences along random directions of every trainable tensor`, async () => {
+    const p = await tinyPolicy('typescript', head);
+    const x = p.encodeText('<|im_start|>user\nNews: profits rise (Sentiment: positive)<|im_end|>\n<|im_start|>assistant\n{"action": "');
+    // A non-zero value head, so that its gradient path into the trunk is exercised too.
+    const rng = new Rng(5);
+    const vh = p.params().find((q) => q.name === 'value_head.weight')!;
+    for (let i = 0; i < vh.data.length; i++) vh.data[i] = 0.3 * rng.normal();
+    for (const q of p.params()) q.grad.fill(0);
+    const s = p.forward(x);
+    p.backward(s.handle, W, CV);
+    const names = p.params().map((q) => q.name);
+    assert.ok(names.includes('model.norm.weight') && names.includes('value_head.bias'));
+    assert.equal(names.includes('policy_head.weight'), head === 'linear', 'only the linear head has its own weights');
+    for (const q of p.params()) {
+      const u = Float32Array.from(q.data, () => rng.normal());
+      let analytic = 0;
+      for (let i = 0; i < u.length; i++) analytic += q.grad[i]! * u[i]!;
+      const orig = q.data.slice();
+      const eps = 1e-2 / Math.sqrt(u.length);
+      const at = (t: number) => { for (let i = 0; i < u.length; i++) q.data[i] = orig[i]! + t * u[i]!; return loss(p, x); };
+      const numeric = (at(eps) - at(-eps)) / (2 * eps);
+      q.data.set(orig);
+      const tol = 0.03 * Math.max(Math.abs(analytic), Math.abs(numeric)) + 2e-3;
+      assert.ok(Math.abs(analytic - numeric) <= tol, `${q.name}: analytic ${analytic} vs numeric ${numeric}`);
+    }
+  });
+}
+
+test('the system turn is cached: a second prompt reuses its frozen output, and the boundary equals an uncached computation', async () => {
+  const series = syntheticMarket({ seed: 2, days: 80 });
+  const env = new TradingEnv(series, { lookback: 20, start: 'fixed' });
+  const o1 = env.reset();
+  const o2 = env.step('buy').observation;
+  const a = await tinyPolicy('typescript');
+  a.encode(o1);
+  const prefix = a.lastPrefixLen;
+  assert.ok(prefix > 100, `the instruction turn is long (${prefix} tokens)`);
+  const x2 = a.encode(o2);
+  assert.equal(a.cacheStats().frozenReused, prefix, 'the second prompt reused exactly the system turn');
+  const b = await tinyPolicy('typescript');
+  const y2 = b.encode(o2);
+  assert.equal(b.cacheStats().frozenReused, 0);
+  assert.deepEqual(Array.from(x2.ids), Array.from(y2.ids));
+  let maxDiff = 0;
+  for (let i = 0; i < x2.boundary.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x2.boundary[i]! - y2.boundary[i]!));
+  assert.ok(maxDiff < 1e-5, `cached vs uncached boundary differ by ${maxDiff}`);
+  // The prompt ends with the answer prefix, so the policy reads the action word's first token there.
+  const text = a.promptText(o2).text;
+  assert.ok(text.endsWith('<|im_start|>assistant\n{"action": "'), text.slice(-60));
+  assert.ok(text.indexOf(o2.date) > text.indexOf('<|im_start|>user'), 'the day is in the user turn, after the cached system turn');
+});
+
+test('the reference policy is the initial policy and stays frozen while the trainable weights move', async () => {
+  const p = await tinyPolicy();
+  const x = p.encodeText('<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n{"action": "');
+  const before = Array.from(p.forward(x).logProbs);
+  assert.deepEqual(Array.from(p.referenceLogProbs(x)), before);
+  const total = before.reduce((s, l) => s + Math.exp(l), 0);
+  assert.ok(Math.abs(total - 1) < 1e-9, 'log-probs over buy/sell/hold normalise');
+  for (const q of p.params()) for (let i = 0; i < q.data.length; i++) q.data[i]! += 0.05 * Math.sin(i + 1);
+  const after = Array.from(p.forward(x).logProbs);
+  assert.notDeepEqual(after, before);
+  assert.deepEqual(Array.from(p.referenceLogProbs(x)), before);
+  assert.equal(p.actionIds.length, ACTIONS.length);
+});
+
+test('trainable_layers outside 1..L is an error naming the model', async () => {
+  const model = await loadModel('random:tiny', { seed: 0 });
+  for (const K of [0, 5]) {
+    assert.throws(() => new LlmPolicy({ model, backend: getBackend(), trainableLayers: K, head: 'lm', seed: 0, prompt: {} }),
+      new RegExp(`trainable_layers must be an integer in 1\\.\\.4 for random:tiny \\(it has 4 layers\\), got ${K}`));
+  }
+});
+
+// ---- PPO on the LLM policy, end to end ----
+
+const LLM_RUN = {
+  policy: 'llm', model: 'random:tiny', trainable_layers: 1, synthetic_days: 160, num_steps: 8, total_timesteps: 32,
+  minibatch_size: 8, gradient_accumulation_steps: 2, checkpoint_every: 1, prompt_max_tokens: null, learning_rate: 2e-3,
+};
+
+function metricsOf(dir: string): Array<Record<string, unknown>> {
+  return readFileSync(join(dir, RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => {
+    const o = JSON.parse(l) as Record<string, unknown>;
+    for (const f of TIMING_FIELDS) delete o[f];
+    return o;
+  });
+}
+
+function tensorsOf(path: string): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [name, t] of readSafetensors(path).tensors) out[name] = Array.from(t.data);
+  return out;
+}
+
+test('PPO on the LLM: KL to the reference grows from 0; a stopped and resumed run is bit-identical; evaluate runs greedy', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-ppo-'));
+  try {
+    const config = parseTrainConfig(LLM_RUN, 'test');
+    const full = join(dir, 'full'), cut = join(dir, 'cut');
+    await runTraining({ out: full, config });
+    const m = metricsOf(full);
+    assert.equal(m.length, 4);
+    const kl = m.map((x) => x.kl_ref as number);
+    assert.ok(kl[0]! < 1e-3, `KL to the reference starts near 0 (${kl[0]})`);
+    assert.ok(kl[3]! > kl[0]!, `KL grows: ${kl.join(', ')}`);
+    const ent = m.map((x) => x.entropy as number);
+    for (const e of ent) assert.ok(e > 0 && e <= Math.log(3) + 1e-9, `entropy ${e} within (0, ln 3]`);
+    const rec = JSON.parse(readFileSync(join(full, RUN_FILES.config), 'utf8'));
+    assert.equal(rec.policy.kind, 'llm');
+    assert.ok(Object.keys(tensorsOf(join(full, RUN_FILES.policy))).includes('model.layers.3.mlp.down_proj.weight'), 'HF names for the trainable layer');
+
+    await runTraining({ out: cut, config, stopAfter: 2 });
+    await runTraining({ out: cut, resume: true });
+    assert.deepEqual(metricsOf(cut), m);
+    assert.deepEqual(tensorsOf(join(cut, RUN_FILES.policy)), tensorsOf(join(full, RUN_FILES.policy)));
+
+    const results = await evaluateRun({ run: full, baselines: ['buy-and-hold'] });
+    assert.equal(results.length, 2);
+    const [trained, bh] = results;
+    assert.equal(trained!.positions.length, bh!.positions.length);
+    assert.ok(trained!.positions.every((x) => x === 1 || x === -1 || x === 0));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
