@@ -37,7 +37,15 @@ export interface PromptOptions {
   /** Budget in tokens of system + user; needs countTokens. Default: none. */
   maxTokens?: number;
   countTokens?: (s: string) => number;
+  /**
+   * `full` (default): the paper-like prompt with every indicator explained. `compact`: a short
+   * instruction, the last closes, three indicators, the news and the position — for small models with
+   * byte-level tokenizers, where every character is a token and attention cost grows with its square.
+   */
+  style?: PromptStyle;
 }
+
+export type PromptStyle = 'full' | 'compact';
 
 export interface RenderedPrompt {
   /** The stable instruction text (= sections.instructions). */
@@ -56,6 +64,7 @@ export const DEFAULT_MAX_FILING_CHARS = 800;
 export const ANSWER_FORMAT = 'Respond with JSON only: {"action": "buy" | "sell" | "hold"}';
 
 interface Resolved {
+  style: PromptStyle;
   mode: PromptMode;
   allowShort: boolean;
   recentPrices: number;
@@ -80,7 +89,10 @@ function resolveOptions(opts: PromptOptions): Resolved {
     throw new Error(`prompt option allowShort is ${String(opts.allowShort)}; expected true or false`);
   }
   validateLimits(opts);
+  const style = opts.style ?? 'full';
+  if (style !== 'full' && style !== 'compact') throw new Error(`prompt option style is ${JSON.stringify(style)}; expected "full" or "compact"`);
   return {
+    style,
     mode,
     allowShort: opts.allowShort ?? false,
     recentPrices: positiveInt('recentPrices', opts.recentPrices, DEFAULT_RECENT_PRICES),
@@ -146,6 +158,12 @@ function actionLines(o: Resolved): string[] {
 /** The instruction text: the same for every day of an asset under the same options (the cacheable prefix). */
 export function renderInstructions(asset: string, opts: PromptOptions = {}): string {
   const o = resolveOptions(opts);
+  if (o.style === 'compact') {
+    const acts = o.mode === 'benchmark'
+      ? 'buy = long (+1), sell = short (-1), hold = flat (0), for the next day'
+      : `buy = all cash into shares, sell = ${o.allowShort ? 'sell all shares or go short' : 'sell all shares'}, hold = no trade`;
+    return `Trade ${asset} daily to maximise risk-adjusted return. Actions: ${acts}.\n${ANSWER_FORMAT}`;
+  }
   return [
     `You are a trading agent for ${asset}. Each trading day you read the market state and your account, then choose one action. Your goal is to maximise risk-adjusted return (Sharpe ratio) over the episode, not return alone.`,
     '',
@@ -185,10 +203,27 @@ function indicatorLines(f: MarketFeatures, dp: number): string[] {
 }
 
 function renderMarket(obs: Observation, f: MarketFeatures, items: Items, cut: CutState, o: Resolved): string {
-  const k = Math.min(o.recentPrices, obs.prices.length);
+  const k = Math.min(o.style === 'compact' ? Math.min(o.recentPrices, 5) : o.recentPrices, obs.prices.length);
   const closes = obs.prices.slice(-k);
   const dp = o.priceDecimals ?? priceDecimals(closes);
   const from = obs.dates[obs.dates.length - k];
+  if (o.style === 'compact') {
+    const lines = [
+      `${obs.date} closes: ${closes.map((p) => fixed(p, dp)).join(', ')}`,
+      `ret1 ${na(f.ret1, (x) => pct(x))}, ret5 ${na(f.ret5, (x) => pct(x))}, price vs SMA20 ${na(f.priceToSma20, (x) => pct(x))}`,
+    ];
+    for (let i = 0; i < cut.newsKept; i++) {
+      const isLast = i === cut.newsKept - 1;
+      lines.push(`- ${isLast && cut.newsCut !== null ? cutText(items.news[i], cut.newsCut) : items.news[i]}`);
+    }
+    const omitted = items.news.length - cut.newsKept;
+    if (omitted > 0) lines.push(`(${omitted} more omitted)`);
+    items.filings.forEach((fl, j) => {
+      const len = cut.filingCuts[j];
+      if (len !== null) lines.push(`${FILING_LABEL[fl.kind]}: ${cutText(fl.text, len)}`);
+    });
+    return lines.join('\n');
+  }
   const lines = [
     `Market state of ${obs.asset} on ${obs.date}:`,
     `Closes, last ${k} trading day${k === 1 ? '' : 's'} (${from} to ${obs.date}): ${closes.map((p) => fixed(p, dp)).join(', ')}`,
@@ -221,6 +256,11 @@ function quantity(x: number): string {
 function renderAccount(obs: Observation, o: Resolved): string {
   const a = obs.account;
   const side = a.position > 0 ? 'long' : a.position < 0 ? 'short' : 'flat';
+  if (o.style === 'compact') {
+    return o.mode === 'benchmark'
+      ? `Position: ${side}. Return so far: ${pct(a.cumulativeReturn)}`
+      : `Shares: ${quantity(a.shares)}, cash ${fixed(a.cash, 2)}. Return so far: ${pct(a.cumulativeReturn)}`;
+  }
   if (o.mode === 'benchmark') {
     return [
       'Your account:',

@@ -55,6 +55,7 @@ const schema = z.strictObject({
 
   // ---- prompt (LLM) ----
   prompt_max_tokens: z.number().int().min(1).nullable().default(512).describe('LLM prompt budget in tokens (news is cut first); null = unlimited.'),
+  prompt_style: z.enum(['full', 'compact']).default('full').describe('LLM prompt: `full` (paper-like, every indicator explained) or `compact` (short; for byte-level tokenizers, where each character is a token).'),
   prompt_max_chars: z.number().int().min(1).nullable().default(null).describe('LLM prompt budget in characters; null = unlimited.'),
 
   // ---- data ----

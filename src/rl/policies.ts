@@ -32,7 +32,7 @@ const factories = new Map<string, PolicyFactory>([
     return new LlmPolicy({
       model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, seed: c.seed,
       prompt: {
-        mode: c.mode, allowShort: c.allow_short,
+        mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
         ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
         ...(c.prompt_max_chars !== null && { maxChars: c.prompt_max_chars }),
       },
