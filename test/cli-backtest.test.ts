@@ -61,7 +61,6 @@ const runs = {
   wrongModeOption: cli('backtest', '--fee-bps', '5'),
   missingFile: cli('backtest', '--data', join(TMP, 'nope.csv')),
   badLookback: cli('backtest', '--lookback', '-3'),
-  demo: cli('demo', '--seed', '2', '--out', join(TMP, 'demo')),
   msft: needsData('investorbench', 'msft.json') ? null : cli('backtest', '--data', dataPath('investorbench', 'msft.json'), '--start', '2020-10-01', '--end', '2021-05-05', '--json'),
 };
 
@@ -160,17 +159,6 @@ test('bad option values: exit code 1 and a message naming the problem', async ()
     assert.match(r.stderr, re);
     assert.equal(r.stdout, '');
   }
-});
-
-test('demo: the four baselines on the synthetic market, results written to --out', async () => {
-  const r = await runs.demo;
-  assert.equal(r.code, 0, r.stderr);
-  for (const name of ['buy-and-hold', 'random', 'momentum', 'sma-crossover']) assert.match(r.stdout, new RegExp(`^${name} `, 'm'));
-  const saved = JSON.parse(readFileSync(join(TMP, 'demo', 'backtest.json'), 'utf8'));
-  assert.equal(saved.length, 4);
-  const s = syntheticMarket({ seed: 2 });
-  assert.equal(saved[0].prices, s.prices.length);
-  close(saved[0].metrics.cumulativeReturn, Math.log(s.prices[s.prices.length - 1]! / s.prices[0]!));
 });
 
 test('INVESTOR-BENCH MSFT test window: buy and hold CR = ln(P_end / P_start) * 100 from the JSON file', { skip: needsData('investorbench', 'msft.json') }, async () => {

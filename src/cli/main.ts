@@ -5,7 +5,7 @@ import { registerBacktest } from './backtest.js';
 import { registerModel } from './model.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
-import { registerDemo } from './demo.js';
+import { registerDemo, registerReproduce } from './reproduce.js';
 
 const program = new Command();
 program
@@ -18,6 +18,7 @@ registerBacktest(program);
 registerModel(program);
 registerTrain(program);
 registerServe(program);
+registerReproduce(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

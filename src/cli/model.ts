@@ -1,4 +1,151 @@
+/**
+ * Model commands:
+ *   flag-trader model info --model M [--json]           config, parameter counts, backend
+ *   flag-trader model forward --model M --ids 1,2,3     last-position logits over the full vocabulary
+ *   flag-trader generate --model M --prompt TEXT        greedy or sampled continuation (--chat: ChatML)
+ *   flag-trader bench [--json]                          the model benchmark (bench/model.ts)
+ * M is a model folder, a Hub id, or random:<config> (seeded random weights; --weights-seed).
+ */
 import type { Command } from 'commander';
+import { getBackend, type BackendChoice } from '../kernels/index.js';
+import type { Backend } from '../kernels/backend.js';
+import { loadModel, type LoadedModel } from '../model/load.js';
+import { LlamaModel, parameterCounts } from '../model/llama.js';
+import { Rng } from '../util/rng.js';
+import { formatModelBench, runModelBench } from '../../bench/model.js';
+import { backendChoice, intList, nonNegativeInt, nonNegativeNumber, positiveInt } from './model-options.js';
 
-/** Placeholder: filled in by the model work. */
-export function registerModel(_program: Command): void {}
+/** Where the commands write (tests pass their own). */
+export interface ModelCliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: ModelCliIo = {
+  out: (t) => { process.stdout.write(t); },
+  err: (t) => { process.stderr.write(t); },
+};
+
+interface CommonOpts {
+  model: string;
+  weightsSeed: number;
+  tokenizer?: string;
+  backend: BackendChoice;
+  threads?: number;
+  trainableLayers?: number;
+}
+
+function addCommon(cmd: Command): Command {
+  return cmd
+    .option('--model <spec>', 'model folder, Hub id, or random:<smollm2-135m|small|tiny|path/config.json>', 'random:tiny')
+    .option('--weights-seed <n>', 'seed of the random weights (random: specs)', nonNegativeInt('--weights-seed'), 0)
+    .option('--tokenizer <path>', 'tokenizer.json (or a folder with one) instead of the model\'s own')
+    .option('--backend <name>', 'compute backend: native, typescript or auto', backendChoice, 'auto')
+    .option('--threads <n>', 'threads for BLAS and the fused kernels (default: all cores)', positiveInt('--threads'));
+}
+
+async function open(o: CommonOpts): Promise<{ loaded: LoadedModel; backend: Backend; model: LlamaModel }> {
+  const loaded = await loadModel(o.model, { seed: o.weightsSeed, ...(o.tokenizer ? { tokenizerPath: o.tokenizer } : {}) });
+  const backend = getBackend(o.backend);
+  if (o.threads !== undefined) backend.setThreads(o.threads);
+  const L = loaded.config.num_hidden_layers;
+  const model = new LlamaModel(loaded.config, loaded.weights, backend, { trainableLayers: o.trainableLayers ?? Math.min(4, L) });
+  return { loaded, backend, model };
+}
+
+export function modelInfo(loaded: LoadedModel, backend: Backend, K: number): Record<string, unknown> {
+  const c = loaded.config;
+  const counts = parameterCounts(c, K);
+  const byK: Record<number, number> = {};
+  for (let k = 1; k <= c.num_hidden_layers; k++) byK[k] = parameterCounts(c, k).trainable;
+  return {
+    spec: loaded.spec, source: loaded.source, fingerprint: loaded.fingerprint, config: c,
+    parameters: { total: counts.total, embedding: counts.embedding, lmHead: counts.lmHead, perLayer: counts.perLayer, trainableByK: byK },
+    trainableLayers: K, trainableParameters: counts.trainable,
+    tokenizer: { kind: loaded.tokenizer.kind, vocabSize: loaded.tokenizer.vocabSize },
+    backend: { name: backend.name, threads: backend.getThreads() },
+  };
+}
+
+function fmtCount(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n);
+}
+
+export function registerModel(program: Command, io: ModelCliIo = stdio): void {
+  const model = program.command('model').description('inspect and run the Llama decoder');
+
+  addCommon(model.command('info').description('config, parameter counts (total and trainable per K), backend'))
+    .option('--trainable-layers <k>', 'trainable top layers K (default 4, or all when fewer)', positiveInt('--trainable-layers'))
+    .option('--json', 'print JSON')
+    .action(async (o: CommonOpts & { json?: boolean }) => {
+      const { loaded, backend, model: m } = await open(o);
+      const info = modelInfo(loaded, backend, m.K);
+      if (o.json) { io.out(JSON.stringify(info, null, 2) + '\n'); return; }
+      const c = loaded.config;
+      const p = info.parameters as { total: number; embedding: number; perLayer: number; trainableByK: Record<number, number> };
+      const ks = [...new Set([1, 2, 4, 8, m.K, c.num_hidden_layers])].filter((k) => k <= c.num_hidden_layers).sort((a, b) => a - b);
+      io.out([
+        `model       ${loaded.spec} (${loaded.source}), fingerprint ${loaded.fingerprint.slice(0, 16)}`,
+        `shape       hidden ${c.hidden_size}, layers ${c.num_hidden_layers}, heads ${c.num_attention_heads} (kv ${c.num_key_value_heads}, dim ${c.head_dim}), mlp ${c.intermediate_size}, vocab ${c.vocab_size}`,
+        `            rope_theta ${c.rope_theta}, rms_norm_eps ${c.rms_norm_eps}, max positions ${c.max_position_embeddings}, ${c.tie_word_embeddings ? 'tied' : 'untied'} embeddings`,
+        `parameters  ${fmtCount(p.total)} total (${p.total}); embedding ${fmtCount(p.embedding)}, per layer ${fmtCount(p.perLayer)}`,
+        `trainable   ${ks.map((k) => `K=${k}: ${fmtCount(p.trainableByK[k]!)}`).join(', ')} (top K layers + final norm; heads extra)`,
+        `tokenizer   ${loaded.tokenizer.kind}, vocab ${loaded.tokenizer.vocabSize}`,
+        `backend     ${backend.name}, ${backend.getThreads()} threads`,
+      ].join('\n') + '\n');
+    });
+
+  addCommon(model.command('forward').description('logits of the last position over the full vocabulary'))
+    .requiredOption('--ids <list>', 'token ids, comma-separated', intList('--ids'))
+    .option('--json', 'print {"logits": [...]}')
+    .action(async (o: CommonOpts & { ids: number[]; json?: boolean }) => {
+      const { model: m } = await open({ ...o, trainableLayers: 1 });
+      const logits = m.fullLogits(m.forward(o.ids));
+      if (o.json) { io.out(JSON.stringify({ logits: Array.from(logits) }) + '\n'); return; }
+      const top = Array.from(logits, (v, i) => [i, v] as const).sort((a, b) => b[1] - a[1]).slice(0, 10);
+      io.out(`top logits at position ${o.ids.length - 1}:\n${top.map(([i, v]) => `  ${String(i).padStart(6)}  ${v.toFixed(4)}`).join('\n')}\n`);
+    });
+
+  addCommon(program.command('generate').description('continue a prompt with the model (greedy unless --temperature > 0)'))
+    .requiredOption('--prompt <text>', 'the prompt text')
+    .option('--max-new-tokens <n>', 'most tokens to generate', nonNegativeInt('--max-new-tokens'), 64)
+    .option('--temperature <t>', '0 = greedy', nonNegativeNumber('--temperature'), 0)
+    .option('--top-k <k>', 'sample only among the k most likely tokens (0 = all)', nonNegativeInt('--top-k'), 0)
+    .option('--seed <n>', 'seed of the sampling (with --temperature > 0)', nonNegativeInt('--seed'), 0)
+    .option('--chat', 'wrap the prompt as a user turn in the ChatML template')
+    .option('--json', 'print JSON')
+    .action(async (o: CommonOpts & { prompt: string; maxNewTokens: number; temperature: number; topK: number; seed: number; chat?: boolean; json?: boolean }) => {
+      const { loaded, model: m } = await open({ ...o, trainableLayers: 1 });
+      const tok = loaded.tokenizer;
+      const text = o.chat ? tok.applyChatTemplate([{ role: 'user', content: o.prompt }]) : o.prompt;
+      const ids = tok.encode(text);
+      const stopIds = [...new Set([tok.eosId, ...(loaded.config.eos_token_id === undefined ? [] : [loaded.config.eos_token_id])])];
+      const res = m.generate(ids, {
+        maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, stopIds,
+        ...(o.temperature > 0 ? { rng: new Rng(o.seed) } : {}),
+      });
+      const shown = res.finish === 'stop' ? res.tokens.slice(0, -1) : res.tokens;
+      const out = tok.decode(shown);
+      if (o.json) {
+        io.out(JSON.stringify({ promptTokens: ids.length, tokens: res.tokens, text: out, finish: res.finish }) + '\n');
+      } else {
+        io.out(`${out}\n`);
+        io.err(`[${ids.length} prompt tokens, ${res.tokens.length} generated, finish: ${res.finish}]\n`);
+      }
+    });
+
+  program.command('bench')
+    .description('model benchmark: forward and top-K forward+backward speed on the SmolLM2-135M shape')
+    .option('--model <spec>', 'model spec', 'random:smollm2-135m')
+    .option('--threads <n>', 'threads', positiveInt('--threads'), 2)
+    .option('--lengths <list>', 'prompt lengths', intList('--lengths', 1), [300, 512])
+    .option('--repeats <n>', 'timed runs per measurement', positiveInt('--repeats'), 7)
+    .option('--trainable-layers <k>', 'trainable top layers', positiveInt('--trainable-layers'), 4)
+    .option('--backend <name>', 'native, typescript or auto', backendChoice, 'auto')
+    .option('--json', 'print JSON')
+    .action(async (o: { model: string; threads: number; lengths: number[]; repeats: number; trainableLayers: number; backend: BackendChoice; json?: boolean }) => {
+      const r = await runModelBench({ ...o, log: (l) => io.err(`${l}\n`) });
+      io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatModelBench(r));
+    });
+
+}

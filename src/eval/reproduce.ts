@@ -1,0 +1,192 @@
+/**
+ * The paper's protocol over several assets and seeds: for each asset, train the LLM policy with PPO
+ * on the train window (one run per seed), evaluate it greedily on the test window, run the baselines
+ * (Buy & Hold, rules, optional zero-shot API agents) on the same window, and write a report with
+ * mean +- std over seeds and bootstrap intervals of the Sharpe difference against Buy & Hold.
+ *
+ * Layout of `out`:
+ *   runs/<ASSET>/llm-seed<S>/     one training run each (config.json, metrics.jsonl, checkpoints)
+ *   runs/<ASSET>/mlp-seed<S>/     the MLP ablation, when enabled
+ *   results.json                  every backtest (positions and daily returns) of every agent
+ *   report.md, report.html, report.json
+ * Finished work is never redone: a run directory with its final policy is reused, one with only a
+ * checkpoint is resumed, and the report is rewritten after every asset (atomically), so a killed
+ * reproduction continues where it stopped.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Agent } from '../agents/agent.js';
+import { createAgent } from '../agents/registry.js';
+import { backtest, type BacktestResult } from './backtest.js';
+import type { Annualization } from './metrics.js';
+import { parseTrainConfig, type TrainConfig } from '../rl/config.js';
+import { loadRunSeries, testWindow } from '../rl/data.js';
+import { evaluateRun } from '../rl/evaluate.js';
+import { readRunRecord, runTraining, RUN_FILES } from '../rl/run.js';
+import type { AgentResult, AssetResult, ReportInput, TrainingCurve, TrainingPoint } from '../report/types.js';
+import { writeReport } from '../report/write.js';
+import type { AssetSummary } from '../report/summary.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { readFileSync } from 'node:fs';
+
+export interface ReproduceTarget {
+  asset: string;
+  /** A data file, or `synthetic`. */
+  data: string;
+  format: 'auto' | 'yahoo' | 'long' | 'investorbench';
+  annualization: Annualization;
+  /** null = the config's defaults (70% / 30% split of the series). */
+  train: { start: string; end: string } | null;
+  test: { start: string; end: string } | null;
+  note?: string;
+}
+
+export interface ExtraAgent {
+  name: string;
+  kind: 'zero-shot' | 'baseline';
+  create: () => Agent;
+}
+
+export interface ReproduceOptions {
+  out: string;
+  title: string;
+  targets: ReproduceTarget[];
+  seeds: number[];
+  /** Training config fields for every run (file + flags); data, windows and seed are set per run. */
+  base: Record<string, unknown>;
+  /** Also train the MLP ablation on the same windows and seeds. */
+  mlpAblation: boolean;
+  /** Also evaluate each run's untrained initial policy. */
+  untrained: boolean;
+  /** Rule baselines by registry name (Buy & Hold is always included). */
+  baselines: string[];
+  extraAgents?: ExtraAgent[];
+  bootstrapResamples?: number;
+  notes?: string[];
+  log?: (message: string) => void;
+  /** Called with the update count of a run as it trains (progress display). */
+  onUpdate?: (label: string, update: number, numUpdates: number) => void;
+}
+
+export interface ReproduceResult {
+  summaries: AssetSummary[];
+  files: string[];
+  backtests: BacktestResult[];
+}
+
+/** Train (or resume, or reuse) one run and return its directory. */
+async function ensureRun(dir: string, config: TrainConfig, label: string, opts: ReproduceOptions): Promise<string> {
+  const log = opts.log ?? (() => {});
+  if (existsSync(join(dir, RUN_FILES.policy))) {
+    log(`${label}: reusing the finished run in ${dir}`);
+    return dir;
+  }
+  const onUpdate = (m: { update: number }) => opts.onUpdate?.(label, m.update, 0);
+  if (existsSync(join(dir, RUN_FILES.config))) {
+    log(`${label}: resuming ${dir}`);
+    await runTraining({ out: dir, resume: true, onUpdate, log });
+  } else {
+    await runTraining({ out: dir, config, onUpdate, log });
+  }
+  return dir;
+}
+
+function curveOf(dir: string): TrainingPoint[] {
+  const text = readFileSync(join(dir, RUN_FILES.metrics), 'utf8').trim();
+  return text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as TrainingPoint);
+}
+
+function asRun(r: BacktestResult, seed: number | null) {
+  return { seed, positions: r.positions, returns: r.returns };
+}
+
+export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult> {
+  if (opts.seeds.length === 0) throw new Error('reproduce: at least one seed is needed');
+  const log = opts.log ?? (() => {});
+  const assets: AssetResult[] = [];
+  const training: TrainingCurve[] = [];
+  const backtests: BacktestResult[] = [];
+  let written: { summaries: AssetSummary[]; files: string[] } = { summaries: [], files: [] };
+  const baselines = ['buy-and-hold', ...opts.baselines.filter((b) => b !== 'buy-and-hold')];
+
+  for (const target of opts.targets) {
+    const configFor = (policy: 'llm' | 'mlp', seed: number): TrainConfig => parseTrainConfig({
+      ...opts.base,
+      policy, seed, data: target.data, format: target.format,
+      ...(target.train && { train_start: target.train.start, train_end: target.train.end }),
+      ...(target.test && { test_start: target.test.start, test_end: target.test.end }),
+    }, `reproduce ${target.asset} ${policy} seed ${seed}`);
+
+    const trained: AgentResult = { name: 'flag-trader (PPO LLM)', kind: 'trained', runs: [] };
+    const untrained: AgentResult = { name: 'LLM policy, untrained', kind: 'baseline', runs: [] };
+    const mlp: AgentResult = { name: 'PPO MLP (ablation)', kind: 'trained', runs: [] };
+    let window: BacktestResult | undefined;
+    for (const seed of opts.seeds) {
+      const dir = await ensureRun(join(opts.out, 'runs', target.asset, `llm-seed${seed}`), configFor('llm', seed), `${target.asset} llm seed ${seed}`, opts);
+      const [r] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization });
+      trained.runs.push(asRun(r!, seed));
+      backtests.push({ ...r!, agent: `${trained.name} seed ${seed}` });
+      window ??= r;
+      training.push({ asset: target.asset, seed, points: curveOf(dir) });
+      if (opts.untrained) {
+        const [u] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization, weights: 'initial' });
+        untrained.runs.push(asRun(u!, seed));
+      }
+      if (opts.mlpAblation) {
+        const mdir = await ensureRun(join(opts.out, 'runs', target.asset, `mlp-seed${seed}`), configFor('mlp', seed), `${target.asset} mlp seed ${seed}`, opts);
+        const [m] = await evaluateRun({ run: mdir, baselines: [], annualization: target.annualization });
+        mlp.runs.push(asRun(m!, seed));
+        backtests.push({ ...m!, agent: `${mlp.name} seed ${seed}` });
+      }
+    }
+
+    // Baselines and zero-shot agents on exactly the same series and test window.
+    const runConfig = readRunRecord(join(opts.out, 'runs', target.asset, `llm-seed${opts.seeds[0]}`)).config;
+    const { series } = await loadRunSeries(runConfig);
+    const w = testWindow(series, runConfig);
+    const common = {
+      start: w.start, end: w.end, mode: runConfig.mode, costBps: runConfig.cost_bps, lookback: runConfig.lookback,
+      feeBps: runConfig.fee_bps, allowShort: runConfig.allow_short, annualization: target.annualization,
+    };
+    const others: AgentResult[] = [];
+    for (const name of baselines) {
+      const r = await backtest(series, createAgent(name, { seed: 0 }), common);
+      backtests.push(r);
+      others.push({ name, kind: 'baseline', runs: [asRun(r, null)] });
+    }
+    for (const extra of opts.extraAgents ?? []) {
+      log(`${target.asset}: ${extra.name}`);
+      const r = await backtest(series, extra.create(), common);
+      backtests.push(r);
+      others.push({ name: extra.name, kind: extra.kind, runs: [asRun(r, null)] });
+    }
+    const bh = others[0]!;
+    const agents = [bh, trained, ...(opts.mlpAblation ? [mlp] : []), ...(opts.untrained ? [untrained] : []), ...others.slice(1)];
+    const dates = window!.dates;
+    const i0 = series.dates.indexOf(dates[0]!);
+    assets.push({
+      asset: target.asset, dates, prices: Array.from(series.prices.subarray(i0, i0 + dates.length)),
+      annualization: target.annualization,
+      ...(target.train && { trainWindow: target.train }),
+      agents,
+    });
+
+    // Rewrite the report after every asset: a stop later on keeps what is finished.
+    const input: ReportInput = {
+      title: opts.title,
+      notes: [
+        ...(opts.notes ?? []),
+        `seeds ${opts.seeds.join(', ')}; assets ${assets.map((a) => a.asset).join(', ')}`,
+        ...opts.targets.filter((t) => t.note && assets.some((a) => a.asset === t.asset)).map((t) => `${t.asset}: ${t.note}`),
+      ],
+      assets, training, bootstrapSeed: 0, bootstrapResamples: opts.bootstrapResamples ?? 2000,
+    };
+    written = writeReport(opts.out, input);
+    writeFileAtomic(join(opts.out, 'results.json'), JSON.stringify(backtests.map((b) => ({
+      agent: b.agent, asset: b.asset, start: b.start, end: b.end, prices: b.prices, metrics: b.metrics,
+      positions: b.positions, returns: b.returns,
+    }))));
+    log(`${target.asset}: done; report in ${opts.out}`);
+  }
+  return { ...written, backtests };
+}
