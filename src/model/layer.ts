@@ -1,0 +1,173 @@
+/**
+ * One Llama decoder layer, forward and backward, in the llm.c manner: explicit steps, flat buffers,
+ * shapes in comments. All arithmetic goes through the Backend.
+ *
+ * Notation: C hidden size, F MLP size, H query heads, KVH key/value heads, D head dim,
+ * HD = H*D, KVD = KVH*D. A forward processes T new rows at positions past .. past+T-1; keys and
+ * values of all past+T rows are needed, but only the LAST n rows need queries, the attention
+ * output and the MLP (n = T everywhere except in the top layer, where the caller only wants the
+ * answer position).
+ *
+ *   xn1  = rmsnorm(x; inputNorm)                 [T, C]
+ *   k, v = xn1 Wk^T, xn1 Wv^T; rope(k)            [T, KVD]  (appended to kAll/vAll after `past` rows)
+ *   q    = xn1[T-n:] Wq^T; rope(q)                [n, HD]
+ *   att  = causal_gqa_attention(q, kAll, vAll)   [n, HD]
+ *   xmid = x[T-n:] + att Wo^T                     [n, C]
+ *   xn2  = rmsnorm(xmid; postNorm)               [n, C]
+ *   h    = silu(xn2 Wg^T) * (xn2 Wu^T)            [n, F]
+ *   y    = xmid + h Wd^T                          [n, C]
+ */
+import type { Backend } from '../kernels/backend.js';
+import type { LayerWeights } from './weights.js';
+import type { BufferPool } from './buffers.js';
+import type { RopeTables } from './rope.js';
+
+export interface Dims {
+  C: number; F: number; H: number; KVH: number; D: number; eps: number;
+}
+
+/** What a layer forward reads and writes; the backward reads the same object. */
+export interface LayerActs {
+  T: number; n: number; past: number;
+  x: Float32Array;      // [T, C]   layer input (not owned)
+  xn1: Float32Array;    // [T, C]
+  rstd1: Float32Array;  // [T]
+  kAll: Float32Array;   // [>= past+T, KVD] keys after RoPE (own buffer in training, the KV cache in inference)
+  vAll: Float32Array;   // [>= past+T, KVD]
+  q: Float32Array;      // [n, HD] after RoPE
+  probs: Float32Array;  // [H, n, past+T]
+  att: Float32Array;    // [n, HD]
+  xmid: Float32Array;   // [n, C]
+  xn2: Float32Array;    // [n, C]
+  rstd2: Float32Array;  // [n]
+  gate: Float32Array;   // [n, F]
+  up: Float32Array;     // [n, F]
+  h: Float32Array;      // [n, F]
+  y: Float32Array;      // [n, C]   layer output
+}
+
+/**
+ * Views for one layer call, taken from `pool` (so repeated calls reuse memory). kAll/vAll and the
+ * output y are passed in because their lifetime is the caller's (KV cache, residual stream).
+ */
+export function layerActs(pool: BufferPool, d: Dims, T: number, n: number, past: number,
+  x: Float32Array, kAll: Float32Array, vAll: Float32Array, y: Float32Array): LayerActs {
+  const { C, F, H, D } = d;
+  const HD = H * D, S = past + T;
+  return {
+    T, n, past, x, kAll, vAll, y,
+    xn1: pool.get('xn1', T * C),
+    rstd1: pool.get('rstd1', T),
+    q: pool.get('q', n * HD),
+    probs: pool.get('probs', H * n * S),
+    att: pool.get('att', n * HD),
+    xmid: pool.get('xmid', n * C),
+    xn2: pool.get('xn2', n * C),
+    rstd2: pool.get('rstd2', n),
+    gate: pool.get('gate', n * F),
+    up: pool.get('up', n * F),
+    h: pool.get('h', n * F),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear layer without bias, W stored [O, I] as in HF.
+
+/** out[T, O] = x[T, I] W^T */
+export function linearForward(be: Backend, out: Float32Array, x: Float32Array, W: Float32Array,
+  T: number, I: number, O: number): void {
+  if (T === 1) be.sgemv(false, O, I, 1, W, I, x, 0, out);
+  else be.sgemm(false, true, T, O, I, 1, x, I, W, I, 0, out, O);
+}
+
+/**
+ * dW[O, I] += dout[T, O]^T x[T, I]; and when dx is given: dx[T, I] = dout W + beta * dx
+ * (beta = 1 adds to what dx holds).
+ */
+export function linearBackward(be: Backend, dx: Float32Array | null, dW: Float32Array,
+  dout: Float32Array, x: Float32Array, W: Float32Array, T: number, I: number, O: number, beta = 0): void {
+  be.sgemm(true, false, O, I, T, 1, dout, O, x, I, 1, dW, I);
+  if (dx === null) return;
+  if (T === 1) be.sgemv(true, O, I, 1, W, I, dout, beta, dx);
+  else be.sgemm(false, false, T, I, O, 1, dout, O, W, I, beta, dx, I);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layer.
+
+export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs, rope: RopeTables): void {
+  const { C, F, H, KVH, D, eps } = d;
+  const { T, n, past } = a;
+  const HD = H * D, KVD = KVH * D;
+  const q0 = T - n; // first query row among the T new rows
+  rope.ensure(past + T);
+
+  // Attention block. Keys and values are needed for every row; queries only for the last n.
+  be.rmsnormForward(a.xn1, a.rstd1, a.x, w.inputNorm, T, C, eps);
+  const kNew = a.kAll.subarray(past * KVD, (past + T) * KVD);
+  const vNew = a.vAll.subarray(past * KVD, (past + T) * KVD);
+  linearForward(be, kNew, a.xn1, w.k, T, C, KVD);
+  linearForward(be, vNew, a.xn1, w.v, T, C, KVD);
+  be.rope(kNew, rope.cos, rope.sin, T, KVH, D, past, false);
+  linearForward(be, a.q, a.xn1.subarray(q0 * C), w.q, n, C, HD);
+  be.rope(a.q, rope.cos, rope.sin, n, H, D, past + q0, false);
+  be.attentionForward(a.att, a.probs, a.q, a.kAll, a.vAll, n, past + q0, H, KVH, D);
+  linearForward(be, a.xmid, a.att, w.o, n, HD, C);
+  be.axpy(n * C, 1, a.x.subarray(q0 * C), a.xmid); // residual
+
+  // MLP block.
+  be.rmsnormForward(a.xn2, a.rstd2, a.xmid, w.postNorm, n, C, eps);
+  linearForward(be, a.gate, a.xn2, w.gate, n, C, F);
+  linearForward(be, a.up, a.xn2, w.up, n, C, F);
+  be.swigluForward(a.h, a.gate, a.up, n * F);
+  linearForward(be, a.y, a.h, w.down, n, F, C);
+  be.axpy(n * C, 1, a.xmid, a.y); // residual
+}
+
+/**
+ * Backward of layerForward (training runs from past = 0). Reads dy[n, C] (gradient w.r.t. the
+ * layer output), ACCUMULATES parameter gradients into g, OVERWRITES dx[T, C] (gradient w.r.t. the
+ * layer input; rows before T-n get only the attention path). Work buffers come from `pool`.
+ */
+export function layerBackward(be: Backend, d: Dims, w: LayerWeights, g: LayerWeights, a: LayerActs,
+  rope: RopeTables, dy: Float32Array, dx: Float32Array, pool: BufferPool): void {
+  const { C, F, H, KVH, D } = d;
+  const { T, n, past } = a;
+  if (past !== 0) throw new Error('layerBackward: training layers run from position 0 (past must be 0)');
+  const HD = H * D, KVD = KVH * D;
+  const q0 = T - n;
+  const dxmid = pool.get('dxmid', n * C);
+  const tmpC = pool.get('tmpC', n * C);
+  const dh = pool.get('dh', n * F), dgate = pool.get('dgate', n * F), dup = pool.get('dup', n * F);
+  const dxn2 = pool.get('dxn2', n * C);
+  const datt = pool.get('datt', n * HD), dq = pool.get('dq', n * HD);
+  const dk = pool.get('dk', T * KVD), dv = pool.get('dv', T * KVD);
+  const dxn1 = pool.get('dxn1', T * C);
+
+  // y = xmid + h Wd^T
+  dxmid.set(dy);
+  linearBackward(be, dh, g.down, dy, a.h, w.down, n, F, C);
+  // h = silu(gate) * up; gate = xn2 Wg^T; up = xn2 Wu^T
+  be.swigluBackward(dgate, dup, dh, a.gate, a.up, n * F);
+  linearBackward(be, dxn2, g.gate, dgate, a.xn2, w.gate, n, C, F);
+  linearBackward(be, dxn2, g.up, dup, a.xn2, w.up, n, C, F, 1);
+  // xn2 = rmsnorm(xmid)
+  be.rmsnormBackward(tmpC, g.postNorm, dxn2, a.xmid, w.postNorm, a.rstd2, n, C);
+  be.axpy(n * C, 1, tmpC, dxmid);
+
+  // xmid = x[q0:] + att Wo^T
+  linearBackward(be, datt, g.o, dxmid, a.att, w.o, n, HD, C);
+  // attention (dk/dv accumulate in the kernel, so start from zero)
+  dk.fill(0); dv.fill(0);
+  be.attentionBackward(dq, dk, dv, datt, a.q, a.kAll, a.vAll, a.probs, n, q0, H, KVH, D);
+  // RoPE is a rotation: its backward is the inverse rotation
+  be.rope(dq, rope.cos, rope.sin, n, H, D, q0, true);
+  be.rope(dk, rope.cos, rope.sin, T, KVH, D, 0, true);
+  // q = xn1[q0:] Wq^T; k = xn1 Wk^T; v = xn1 Wv^T
+  linearBackward(be, dxn1, g.k, dk, a.xn1, w.k, T, C, KVD);
+  linearBackward(be, dxn1, g.v, dv, a.xn1, w.v, T, C, KVD, 1);
+  linearBackward(be, dxn1.subarray(q0 * C), g.q, dq, a.xn1.subarray(q0 * C), w.q, n, C, HD, 1);
+  // xn1 = rmsnorm(x); plus the residual path into the last n rows
+  be.rmsnormBackward(dx, g.inputNorm, dxn1, a.x, w.inputNorm, a.rstd1, T, C);
+  be.axpy(n * C, 1, dxmid, dx.subarray(q0 * C));
+}

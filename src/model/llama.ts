@@ -1,0 +1,482 @@
+/**
+ * The Llama decoder (Hugging Face LlamaForCausalLM semantics) for inference and for training its
+ * top layers.
+ *
+ * Layers 0 .. L-K-1 are FROZEN: they keep the pretrained weights, and their output for a prompt
+ * prefix can be cached and reused (frozenForward + PrefixCache). Layers L-K .. L-1 and the final
+ * norm `model.norm.weight` are TRAINABLE: trainableForward runs them from the frozen boundary and
+ * keeps what trainableBackward needs. The embedding / LM head is frozen: with tied embeddings it
+ * is the input embedding of the frozen layers too, so training it would change what the frozen
+ * part (and its cache) computes; untied heads stay frozen as well so that both cases behave alike
+ * (the policy/value heads in heads.ts carry the trainable head parameters).
+ *
+ * Only what is asked for is computed: the top layer of a pass computes queries, attention output
+ * and MLP only for the last `outRows` positions (keys and values still for all), and logits are
+ * produced for chosen vocabulary rows (e.g. the three action tokens) unless the full distribution
+ * is asked for.
+ */
+import type { Backend } from '../kernels/backend.js';
+import type { LlamaConfig } from './config.js';
+import { LAYER_TENSOR_NAMES, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { BufferPool } from './buffers.js';
+import { KVCache } from './kv-cache.js';
+import { RopeTables } from './rope.js';
+import { layerActs, layerBackward, layerForward, type Dims, type LayerActs } from './layer.js';
+import { PrefixCache, type FrozenPrefix } from './prefix-cache.js';
+import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
+
+export interface LlamaModelOptions {
+  /** Number K of trainable top layers, 0 < K <= num_hidden_layers. Default 4. */
+  trainableLayers?: number;
+  /** Byte limit of the frozen-prefix cache. Default 256 MiB. */
+  prefixCacheBytes?: number;
+  /** Use this prefix cache (e.g. shared with a model of the same frozen weights). */
+  prefixCache?: PrefixCache;
+}
+
+/** Gradients of the trainable parameters, shaped like them. */
+export interface TrainableGrads {
+  layers: LayerWeights[];  // the K trainable layers, bottom to top
+  norm: Float32Array;      // [C] model.norm.weight
+}
+
+/** A trainable tensor with its HF name (matches the PPO code's Param). */
+export interface NamedParam {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  grad: Float32Array;
+}
+
+/** What trainableForward saves for trainableBackward. */
+export interface TrainableActivations {
+  T: number;
+  /** Rows produced at the top: the last n positions. */
+  n: number;
+  /** [T, C] the frozen boundary input. Not copied: keep it unchanged until the backward. */
+  boundary: Float32Array;
+  layers: LayerActs[];
+  /** [n, C] final-normed hidden states of positions T-n .. T-1 (input of the heads). */
+  hidden: Float32Array;
+  normRstd: Float32Array;  // [n]
+  /** Memory owned by these activations; pass them back as `reuse` to avoid reallocation. */
+  pools: BufferPool[];
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Default 64. */
+  maxNewTokens?: number;
+  /** Generation stops after emitting one of these (included in the output). Default: eos_token_id. */
+  stopIds?: number[];
+}
+
+export interface GenerateResult {
+  tokens: number[];
+  finish: 'stop' | 'length';
+}
+
+export interface ParameterCounts {
+  total: number;
+  embedding: number;
+  /** LM head parameters beyond the embedding (0 when tied). */
+  lmHead: number;
+  perLayer: number;
+  /** Trainable for the given K: K layers + final norm (heads not included). */
+  trainable: number;
+  trainableLayers: number;
+}
+
+export function parameterCounts(c: LlamaConfig, K: number): ParameterCounts {
+  const shapes = layerShapes(c);
+  let perLayer = 0;
+  for (const s of Object.values(shapes)) perLayer += s.reduce((a, b) => a * b, 1);
+  const embedding = c.vocab_size * c.hidden_size;
+  const lmHead = c.tie_word_embeddings ? 0 : embedding;
+  const total = embedding + lmHead + c.num_hidden_layers * perLayer + c.hidden_size;
+  return { total, embedding, lmHead, perLayer, trainable: K * perLayer + c.hidden_size, trainableLayers: K };
+}
+
+const LAYER_KEYS = Object.keys(LAYER_TENSOR_NAMES) as LayerKey[];
+
+export class LlamaModel {
+  readonly L: number;
+  /** Trainable top layers. */
+  readonly K: number;
+  /** Frozen bottom layers (L - K). */
+  readonly frozenLayers: number;
+  readonly dims: Dims;
+  readonly rope: RopeTables;
+  readonly prefixCache: PrefixCache;
+  /** Tokens the frozen layers computed vs. took from the prefix cache (frozenForward). */
+  readonly frozenTokens = { computed: 0, reused: 0 };
+
+  private gradsBuf: TrainableGrads | null = null;
+  private readonly pool = new BufferPool();      // inference work buffers
+  private readonly backPool = new BufferPool();  // backward work buffers
+  private readonly scratchCache: KVCache;        // forward() without a caller cache
+  private readonly frozenWork: KVCache;          // frozenForward's working KV
+
+  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights, readonly backend: Backend,
+    opts: LlamaModelOptions = {}) {
+    validateModel(config, weights);
+    this.L = config.num_hidden_layers;
+    const K = opts.trainableLayers ?? 4;
+    if (!Number.isInteger(K) || K <= 0 || K > this.L) {
+      throw new Error(`trainableLayers must be an integer in 1..${this.L} (num_hidden_layers), got ${K}`);
+    }
+    this.K = K;
+    this.frozenLayers = this.L - K;
+    this.dims = {
+      C: config.hidden_size, F: config.intermediate_size, H: config.num_attention_heads,
+      KVH: config.num_key_value_heads, D: config.head_dim, eps: config.rms_norm_eps,
+    };
+    this.rope = new RopeTables(config.head_dim, config.rope_theta, config.max_position_embeddings);
+    this.prefixCache = opts.prefixCache ?? new PrefixCache(opts.prefixCacheBytes ?? 256 * 2 ** 20);
+    const kvd = this.dims.KVH * this.dims.D;
+    this.scratchCache = new KVCache(this.L, kvd);
+    this.frozenWork = new KVCache(this.frozenLayers, kvd);
+  }
+
+  /** The output projection [V, C]: lm_head, or the embedding when tied. */
+  get lmHead(): Float32Array {
+    return this.weights.lmHead ?? this.weights.embed;
+  }
+
+  /** An empty KV cache for all layers (for forward/generate). */
+  newCache(): KVCache {
+    return new KVCache(this.L, this.dims.KVH * this.dims.D);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inference.
+
+  /**
+   * Forward over `ids` (appended after what `cache` holds; positions continue from cache.length),
+   * through all L layers and the final norm. Returns the final-normed hidden states [outRows, C] of
+   * the last outRows positions (default 1). Without a cache the pass starts at position 0.
+   */
+  forward(ids: ArrayLike<number>, opts: { cache?: KVCache; outRows?: number } = {}): Float32Array {
+    const cache = opts.cache ?? this.scratchCache;
+    if (opts.cache === undefined) cache.reset();
+    if (cache.numLayers !== this.L) throw new Error(`KV cache has ${cache.numLayers} layers, the model has ${this.L}`);
+    const T = ids.length;
+    this.validateIds(ids, cache.length);
+    const n = opts.outRows ?? 1;
+    checkOutRows(n, T);
+    const x = this.runLayers(0, this.L, ids, cache, n);
+    const { C, eps } = this.dims;
+    const hidden = new Float32Array(n * C);
+    this.backend.rmsnormForward(hidden, this.pool.get('normRstd', n), x, this.weights.norm, n, C, eps);
+    return hidden;
+  }
+
+  /** Logits [V] over the full vocabulary for one hidden row [C]. */
+  fullLogits(hiddenRow: Float32Array): Float32Array {
+    const { C } = this.dims;
+    const V = this.config.vocab_size;
+    checkRow(hiddenRow, C);
+    const out = new Float32Array(V);
+    this.backend.sgemv(false, V, C, 1, this.lmHead, C, hiddenRow, 0, out);
+    return out;
+  }
+
+  /** Logits of the chosen vocabulary rows only (e.g. the action tokens) for one hidden row [C]. */
+  selectedLogits(hiddenRow: Float32Array, tokenIds: ArrayLike<number>): Float32Array {
+    const { C } = this.dims;
+    checkRow(hiddenRow, C);
+    const out = new Float32Array(tokenIds.length);
+    const W = this.lmHead;
+    for (let i = 0; i < tokenIds.length; i++) {
+      const id = tokenIds[i]!;
+      this.checkTokenId(id, `tokenIds[${i}]`);
+      this.backend.sgemv(false, 1, C, 1, W.subarray(id * C, (id + 1) * C), C, hiddenRow, 0, out.subarray(i, i + 1));
+    }
+    return out;
+  }
+
+  /** Greedy or sampled continuation of `promptIds`, with a KV cache. */
+  generate(promptIds: ArrayLike<number>, opts: GenerateOptions = {}): GenerateResult {
+    validateSampling(opts);
+    const maxNew = opts.maxNewTokens ?? 64;
+    if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`maxNewTokens must be an integer >= 0, got ${maxNew}`);
+    const need = promptIds.length + Math.max(0, maxNew - 1);
+    if (need > this.config.max_position_embeddings) {
+      throw new Error(`prompt (${promptIds.length} tokens) + ${maxNew} new tokens exceed max_position_embeddings ${this.config.max_position_embeddings}`);
+    }
+    const stop = new Set(opts.stopIds ?? (this.config.eos_token_id === undefined ? [] : [this.config.eos_token_id]));
+    const tokens: number[] = [];
+    if (maxNew === 0) return { tokens, finish: 'length' };
+    const cache = this.newCache();
+    let hidden = this.forward(promptIds, { cache });
+    for (;;) {
+      const tok = sampleToken(this.fullLogits(hidden), opts);
+      tokens.push(tok);
+      if (stop.has(tok)) return { tokens, finish: 'stop' };
+      if (tokens.length >= maxNew) return { tokens, finish: 'length' };
+      hidden = this.forward([tok], { cache });
+    }
+  }
+
+  /**
+   * Layers lo .. hi-1 over the new tokens `ids` (positions cache.length ..), appending their keys and
+   * values to `cache` (indexed from layer lo). Every layer produces all rows except the last, which
+   * produces the last nLast rows. Returns a work-buffer view [nLast, C], valid until the next call.
+   */
+  private runLayers(lo: number, hi: number, ids: ArrayLike<number>, cache: KVCache, nLast: number): Float32Array {
+    const { C } = this.dims;
+    const T = ids.length, past = cache.length;
+    cache.ensure(past + T);
+    let x = this.embed(ids, this.pool.get('emb', T * C));
+    for (let l = lo; l < hi; l++) {
+      const n = l === hi - 1 ? nLast : T;
+      const y = this.pool.get((l - lo) % 2 === 0 ? 'resA' : 'resB', n * C);
+      const a = layerActs(this.pool, this.dims, T, n, past, x, cache.k[l - lo]!, cache.v[l - lo]!, y);
+      layerForward(this.backend, this.dims, this.weights.layers[l]!, a, this.rope);
+      x = y;
+    }
+    cache.length = past + T;
+    return lo === hi ? x.subarray((T - nLast) * C) : x;
+  }
+
+  /** out[T, C] = rows of the embedding. */
+  private embed(ids: ArrayLike<number>, out: Float32Array): Float32Array {
+    const { C } = this.dims;
+    const E = this.weights.embed;
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t]!;
+      out.set(E.subarray(id * C, (id + 1) * C), t * C);
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Frozen part with the prefix cache.
+
+  /**
+   * The boundary hidden states [T, C]: the output of the frozen layers (the embeddings when K = L)
+   * for every position of `ids`, starting at position 0. Reuses the longest cached prefix; each
+   * position in `prefixLen` (e.g. the end of the instruction segment) that lies beyond the reused
+   * part is a boundary where an entry is stored for later prompts. The result is a new array.
+   */
+  frozenForward(ids: ArrayLike<number>, opts: { prefixLen?: number | number[] } = {}): Float32Array {
+    const { C, KVH, D } = this.dims;
+    const KVD = KVH * D;
+    const T = ids.length;
+    this.validateIds(ids, 0);
+    const marks = opts.prefixLen === undefined ? [] : Array.isArray(opts.prefixLen) ? [...opts.prefixLen] : [opts.prefixLen];
+    for (const m of marks) {
+      if (!Number.isInteger(m) || m < 1 || m > T) throw new Error(`prefixLen must be an integer in 1..${T} (the prompt length), got ${m}`);
+    }
+    marks.sort((a, b) => a - b);
+
+    const work = this.frozenWork;
+    work.reset();
+    work.ensure(T);
+    const out = new Float32Array(T * C);
+    let P = 0;
+    const hit = this.prefixCache.lookup(ids);
+    if (hit) {
+      P = hit.ids.length;
+      for (let l = 0; l < this.frozenLayers; l++) { work.k[l]!.set(hit.k[l]!); work.v[l]!.set(hit.v[l]!); }
+      work.length = P;
+      out.set(hit.hidden);
+      this.frozenTokens.reused += P;
+    }
+    const segment = (end: number): void => {
+      const seg = this.runLayers(0, this.frozenLayers, sliceIds(ids, P, end), work, end - P);
+      out.set(seg, P * C);
+      this.frozenTokens.computed += end - P;
+      P = end;
+    };
+    for (const m of marks) {
+      if (m <= P) continue;
+      segment(m);
+      const entry: FrozenPrefix = {
+        ids: Int32Array.from(sliceIds(ids, 0, m)),
+        k: work.k.map((k) => k.slice(0, m * KVD)),
+        v: work.v.map((v) => v.slice(0, m * KVD)),
+        hidden: out.slice(0, m * C),
+      };
+      this.prefixCache.put(entry);
+    }
+    if (P < T) segment(T);
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Trainable part.
+
+  /**
+   * The K trainable layers and the final norm over a boundary [T, C] (positions 0 .. T-1), saving
+   * activations for the backward. `outRows` (default 1: the answer position) is how many final
+   * positions the top layer produces. Pass earlier activations as `reuse` to recycle their memory
+   * (they become invalid).
+   */
+  trainableForward(boundary: Float32Array, T: number, opts: { outRows?: number; reuse?: TrainableActivations } = {}): TrainableActivations {
+    const { C, KVH, D, eps } = this.dims;
+    const KVD = KVH * D;
+    if (!Number.isInteger(T) || T < 1) throw new Error(`trainableForward: T must be a positive integer, got ${T}`);
+    if (T > this.config.max_position_embeddings) throw new Error(`trainableForward: T = ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
+    if (boundary.length !== T * C) throw new Error(`trainableForward: boundary has ${boundary.length} values, expected T*C = ${T}*${C} = ${T * C}`);
+    const n = opts.outRows ?? 1;
+    checkOutRows(n, T);
+    const pools = opts.reuse?.pools ?? Array.from({ length: this.K + 1 }, () => new BufferPool());
+    const layers: LayerActs[] = [];
+    let x = boundary;
+    for (let j = 0; j < this.K; j++) {
+      const rows = j === this.K - 1 ? n : T;
+      const p = pools[j]!;
+      const a = layerActs(p, this.dims, T, rows, 0, x, p.get('k', T * KVD), p.get('v', T * KVD), p.get('y', rows * C));
+      layerForward(this.backend, this.dims, this.weights.layers[this.frozenLayers + j]!, a, this.rope);
+      layers.push(a);
+      x = a.y;
+    }
+    const fp = pools[this.K]!;
+    const hidden = fp.get('hidden', n * C), normRstd = fp.get('rstd', n);
+    this.backend.rmsnormForward(hidden, normRstd, x, this.weights.norm, n, C, eps);
+    return { T, n, boundary, layers, hidden, normRstd, pools };
+  }
+
+  /**
+   * Backward from dHidden [n, C] (gradient w.r.t. acts.hidden) through the final norm and the K
+   * trainable layers. ACCUMULATES into `grads` (default: the model's own, see grads()). Returns the
+   * gradient w.r.t. the boundary [T, C] as a work-buffer view (valid until the next backward).
+   */
+  trainableBackward(acts: TrainableActivations, dHidden: Float32Array, grads: TrainableGrads = this.grads()): Float32Array {
+    const { C } = this.dims;
+    const { T, n } = acts;
+    if (dHidden.length !== n * C) throw new Error(`trainableBackward: dHidden has ${dHidden.length} values, expected n*C = ${n}*${C}`);
+    const be = this.backend;
+    const top = acts.layers[this.K - 1]!;
+    let dy = this.backPool.get('res0', n * C);
+    be.rmsnormBackward(dy, grads.norm, dHidden, top.y, this.weights.norm, acts.normRstd, n, C);
+    for (let j = this.K - 1; j >= 0; j--) {
+      const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', T * C);
+      const l = this.frozenLayers + j;
+      layerBackward(be, this.dims, this.weights.layers[l]!, grads.layers[j]!, acts.layers[j]!, this.rope, dy, dx, this.backPool);
+      dy = dx;
+    }
+    return dy;
+  }
+
+  /** The model's gradient buffers for the trainable parameters (created zeroed on first use). */
+  grads(): TrainableGrads {
+    if (this.gradsBuf === null) this.gradsBuf = this.createGrads();
+    return this.gradsBuf;
+  }
+
+  createGrads(): TrainableGrads {
+    const layers = this.weights.layers.slice(this.frozenLayers).map((lw) => {
+      const g = {} as LayerWeights;
+      for (const key of LAYER_KEYS) g[key] = new Float32Array(lw[key].length);
+      return g;
+    });
+    return { layers, norm: new Float32Array(this.dims.C) };
+  }
+
+  zeroGrads(): void {
+    for (const p of this.params()) p.grad.fill(0);
+  }
+
+  /** The trainable parameters with HF names, their data (the live weights) and gradients. */
+  params(): NamedParam[] {
+    const g = this.grads();
+    const shapes = layerShapes(this.config);
+    const out: NamedParam[] = [];
+    for (let j = 0; j < this.K; j++) {
+      const l = this.frozenLayers + j;
+      for (const key of LAYER_KEYS) {
+        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key], data: this.weights.layers[l]![key], grad: g.layers[j]![key] });
+      }
+    }
+    out.push({ name: 'model.norm.weight', shape: [this.dims.C], data: this.weights.norm, grad: g.norm });
+    return out;
+  }
+
+  /**
+   * A model whose trainable weights are a COPY of this one's (e.g. the frozen reference policy for
+   * a KL penalty); frozen weights, embedding, backend and prefix cache are shared.
+   */
+  snapshot(): LlamaModel {
+    const w = this.weights;
+    const layers = w.layers.map((lw, l) => {
+      if (l < this.frozenLayers) return lw;
+      const c = {} as LayerWeights;
+      for (const key of LAYER_KEYS) c[key] = lw[key].slice();
+      return c;
+    });
+    return new LlamaModel(this.config, { embed: w.embed, layers, norm: w.norm.slice(), lmHead: w.lmHead },
+      this.backend, { trainableLayers: this.K, prefixCache: this.prefixCache });
+  }
+
+  /** Bytes of the model's own work buffers (activations of inference and backward, caches). */
+  workBytes(): number {
+    return this.pool.bytes() + this.backPool.bytes() +
+      this.scratchCache.capacity * this.scratchCache.kvDim * 8 * this.L +
+      this.frozenWork.capacity * this.frozenWork.kvDim * 8 * this.frozenLayers;
+  }
+
+  private checkTokenId(id: number, what: string): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.config.vocab_size) {
+      throw new Error(`${what} = ${id} is not a token id (expected an integer in 0..${this.config.vocab_size - 1})`);
+    }
+  }
+
+  private validateIds(ids: ArrayLike<number>, past: number): void {
+    if (ids.length === 0) throw new Error('token ids are empty: at least one token is needed');
+    for (let i = 0; i < ids.length; i++) this.checkTokenId(ids[i]!, `ids[${i}]`);
+    if (past + ids.length > this.config.max_position_embeddings) {
+      throw new Error(`sequence of ${past + ids.length} tokens exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
+    }
+  }
+}
+
+function sliceIds(ids: ArrayLike<number>, a: number, b: number): number[] {
+  const out = new Array<number>(b - a);
+  for (let i = a; i < b; i++) out[i - a] = ids[i]!;
+  return out;
+}
+
+function checkOutRows(n: number, T: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > T) throw new Error(`outRows must be an integer in 1..${T} (the number of tokens), got ${n}`);
+}
+
+function checkRow(h: Float32Array, C: number): void {
+  if (h.length !== C) throw new Error(`hidden row has ${h.length} values, expected hidden_size ${C}`);
+}
+
+/** Every tensor present with the size its HF shape implies; the config self-consistent. */
+export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
+  const need = (name: string, a: Float32Array | null | undefined, shape: number[]): void => {
+    const size = shape.reduce((x, y) => x * y, 1);
+    if (!(a instanceof Float32Array)) throw new Error(`weights: ${name} is missing (expected Float32Array of shape [${shape.join(', ')}])`);
+    if (a.length !== size) throw new Error(`weights: ${name} has ${a.length} values, expected shape [${shape.join(', ')}] = ${size}`);
+  };
+  for (const [k, v] of Object.entries({
+    hidden_size: c.hidden_size, intermediate_size: c.intermediate_size, num_hidden_layers: c.num_hidden_layers,
+    num_attention_heads: c.num_attention_heads, num_key_value_heads: c.num_key_value_heads, vocab_size: c.vocab_size,
+    head_dim: c.head_dim, max_position_embeddings: c.max_position_embeddings,
+  })) {
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`config: ${k} must be a positive integer, got ${v}`);
+  }
+  if (c.num_attention_heads % c.num_key_value_heads !== 0) {
+    throw new Error(`config: num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${c.num_key_value_heads})`);
+  }
+  if (c.head_dim % 2 !== 0) throw new Error(`config: head_dim must be even for RoPE, got ${c.head_dim}`);
+  if (!(c.rms_norm_eps > 0)) throw new Error(`config: rms_norm_eps must be > 0, got ${c.rms_norm_eps}`);
+  if (!(c.rope_theta > 0)) throw new Error(`config: rope_theta must be > 0, got ${c.rope_theta}`);
+  need('model.embed_tokens.weight', w.embed, [c.vocab_size, c.hidden_size]);
+  if (w.layers.length !== c.num_hidden_layers) {
+    throw new Error(`weights: ${w.layers.length} layers, config num_hidden_layers is ${c.num_hidden_layers}`);
+  }
+  const shapes = layerShapes(c);
+  w.layers.forEach((lw, i) => {
+    for (const key of LAYER_KEYS) need(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`, lw[key], shapes[key]);
+  });
+  need('model.norm.weight', w.norm, [c.hidden_size]);
+  if (c.tie_word_embeddings) {
+    if (w.lmHead !== null) throw new Error('weights: lm_head.weight is given but the config ties word embeddings');
+  } else {
+    need('lm_head.weight', w.lmHead, [c.vocab_size, c.hidden_size]);
+  }
+}
