@@ -72,6 +72,13 @@ test('the system turn is cached: a second prompt reuses its frozen output, and t
   assert.ok(prefix > 100, `the instruction turn is long (${prefix} tokens)`);
   const x2 = a.encode(o2);
   assert.equal(a.cacheStats().frozenReused, prefix, 'the second prompt reused exactly the system turn');
+  // The same day again with another account (a later episode): the market section is reused too.
+  const again = a.encode({ ...o2, account: { ...o2.account, position: -1, cumulativeReturn: 0.05 } });
+  const text2 = a.promptText(o2).text;
+  const beforeAccount = a.tokenizer.encode(text2.slice(0, text2.indexOf('Your account:'))).length;
+  assert.ok(beforeAccount > prefix + 50);
+  assert.equal(a.cacheStats().frozenReused, prefix + beforeAccount, 'everything before the account section came from the cache');
+  assert.ok(again.ids.length - beforeAccount < 200, 'only the account and the answer prefix ran through the frozen layers');
   const b = await tinyPolicy('typescript');
   const y2 = b.encode(o2);
   assert.equal(b.cacheStats().frozenReused, 0);

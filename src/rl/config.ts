@@ -51,6 +51,7 @@ const schema = z.strictObject({
   model_seed: z.number().int().default(0).describe('Seed of random:<config> model weights (the stand-in "pretrained" base; fixed across run seeds like a real checkpoint).'),
   tokenizer: z.string().min(1).nullable().default(null).describe('LLM: tokenizer.json to use instead of the model folder\'s (e.g. SmolLM2\'s with random:smollm2-135m); null = the model\'s own, or the built-in byte tokenizer for random models.'),
   policy_head: z.enum(['lm', 'linear']).default('lm').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
+  prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first.'),
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
 
   // ---- prompt (LLM) ----

@@ -62,7 +62,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private acts: TrainableActivations | undefined;
   private refActs: TrainableActivations | undefined;
   private readonly promptOptions: PromptOptions;
-  /** Tokens in the cacheable system turn of the last prompt (0 when its tokens were not a prefix). */
+  /** Tokens of the first cacheable prefix (the system turn) of the last prompt; 0 when none was usable. */
   lastPrefixLen = 0;
 
   constructor(o: LlmPolicyOptions) {
@@ -91,29 +91,43 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     })).digest('hex').slice(0, 16);
   }
 
-  /** The chat messages and the full prompt text the model reads for an observation. */
-  promptText(obs: Observation): { messages: ChatMessage[]; text: string } {
-    const messages = toChatMessages(renderPrompt(obs, this.promptOptions)) as ChatMessage[];
-    return { messages, text: this.tokenizer.applyChatTemplate(messages, true) + ACTION_ANSWER_PREFIX };
+  /**
+   * The chat messages, the full prompt text the model reads for an observation, and the character
+   * offsets where its two stable parts end: the system turn (the same every day) and the day's market
+   * section (the same whenever the same day comes back, in any episode); only the account differs.
+   */
+  promptText(obs: Observation): { messages: ChatMessage[]; text: string; marks: number[] } {
+    const rendered = renderPrompt(obs, this.promptOptions);
+    const messages = toChatMessages(rendered) as ChatMessage[];
+    const text = this.tokenizer.applyChatTemplate(messages, true) + ACTION_ANSWER_PREFIX;
+    const systemEnd = this.tokenizer.applyChatTemplate(messages.slice(0, 1), false).length;
+    const userAt = text.indexOf(rendered.user, systemEnd);
+    const marks = [systemEnd];
+    if (userAt >= 0) marks.push(userAt + rendered.sections.market.length + 2); // market + "\n\n"
+    return { messages, text, marks };
   }
 
   encode(obs: Observation): LlmInput {
-    const { messages, text } = this.promptText(obs);
-    return this.encodeText(text, messages[0]?.role === 'system' ? [messages[0]] : []);
+    const { text, marks } = this.promptText(obs);
+    return this.encodeText(text, marks);
   }
 
-  /** Tokenize a prompt (ending with the answer prefix) and run the frozen layers, caching the system turn. */
-  encodeText(text: string, systemTurn: ChatMessage[] = []): LlmInput {
+  /**
+   * Tokenize a prompt (ending with the answer prefix) and run the frozen layers. `marks` are character
+   * offsets of stable prefixes (see promptText); the frozen output up to each is cached and reused by
+   * later prompts that share it. A mark is used only where the tokens of the text before it are a
+   * prefix of the prompt's tokens (BPE could merge across it): checked, not assumed.
+   */
+  encodeText(text: string, marks: number[] = []): LlmInput {
     const ids = Int32Array.from(this.tokenizer.encode(text));
-    // The system turn is the same every day: its frozen output is cached and reused. Its tokens are a
-    // prefix of the prompt's only if tokenization does not merge across the turn's end; check, don't assume.
-    let prefixLen = 0;
-    if (systemTurn.length > 0) {
-      const sys = this.tokenizer.encode(this.tokenizer.applyChatTemplate(systemTurn, false));
-      if (sys.length < ids.length && sys.every((id, i) => id === ids[i])) prefixLen = sys.length;
+    const prefixLens: number[] = [];
+    for (const m of marks) {
+      if (m <= 0 || m >= text.length) continue;
+      const head = this.tokenizer.encode(text.slice(0, m));
+      if (head.length > 0 && head.length < ids.length && head.every((id, i) => id === ids[i])) prefixLens.push(head.length);
     }
-    this.lastPrefixLen = prefixLen;
-    const boundary = this.model.frozenForward(ids, prefixLen > 0 ? { prefixLen } : {});
+    this.lastPrefixLen = prefixLens[0] ?? 0;
+    const boundary = this.model.frozenForward(ids, prefixLens.length > 0 ? { prefixLen: prefixLens } : {});
     return { ids, boundary };
   }
 

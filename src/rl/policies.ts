@@ -30,7 +30,7 @@ const factories = new Map<string, PolicyFactory>([
     const backend = getBackend();
     if (c.threads > 0) backend.setThreads(c.threads);
     return new LlmPolicy({
-      model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, seed: c.seed,
+      model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * 2 ** 20,
       prompt: {
         mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
         ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
