@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import { agentNames } from '../agents/registry.js';
 import { PolicyServer, SERVE_DEFAULTS } from '../serve/server.js';
+import { runScorer, modelScorer } from '../serve/policy-scorer.js';
 import { createScorer } from '../serve/scorers.js';
 import type { ActionScorer } from '../serve/scorer.js';
 
@@ -19,6 +20,11 @@ function intOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
 
 export interface ServeFlags {
   agent?: string;
+  run?: string;
+  model?: string;
+  tokenizer?: string;
+  weightsSeed?: number;
+  promptStyle?: 'full' | 'compact';
   modelId?: string;
   host: string;
   port: number;
@@ -33,9 +39,21 @@ export interface ServeFlags {
   logRequests?: boolean;
 }
 
-/** The scorer the flags ask for. The lead adds --run / --model here once trained policies exist. */
+/** The scorer the flags ask for: exactly one of --run (a trained policy), --model (zero-shot LLM), --agent (rule baseline). */
 export async function scorerFromFlags(flags: ServeFlags): Promise<ActionScorer> {
-  if (!flags.agent) throw new Error(`serve: choose a scorer with --agent NAME (one of ${agentNames().join(', ')})`);
+  const chosen = [flags.run !== undefined && '--run', flags.model !== undefined && '--model', flags.agent !== undefined && '--agent'].filter(Boolean);
+  if (chosen.length !== 1) {
+    throw new Error(`serve: choose exactly one policy: --run DIR (a trained run), --model M (an LLM read zero-shot) or --agent NAME (a rule baseline: ${agentNames().join(', ')})${chosen.length > 1 ? `; got ${chosen.join(' and ')}` : ''}`);
+  }
+  if (flags.run !== undefined) return runScorer(flags.run, flags.modelId);
+  if (flags.model !== undefined) {
+    return modelScorer(flags.model, {
+      ...(flags.modelId !== undefined && { id: flags.modelId }),
+      ...(flags.tokenizer !== undefined && { tokenizer: flags.tokenizer }),
+      ...(flags.weightsSeed !== undefined && { seed: flags.weightsSeed }),
+      ...(flags.promptStyle !== undefined && { promptStyle: flags.promptStyle }),
+    });
+  }
   return createScorer('agent', {
     agent: flags.agent,
     seed: flags.seed,
@@ -59,6 +77,11 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('serve a trading policy over an OpenAI-compatible HTTP API (GET /v1/models, POST /v1/chat/completions, POST /v1/act, GET /health)')
+    .option('--run <dir>', 'serve the trained policy of a run (flag-trader train --out DIR)')
+    .option('--model <spec>', 'serve an LLM read zero-shot (folder, Hub id or random:<config>): action-word logits of its LM head')
+    .option('--tokenizer <path>', '--model: tokenizer.json to use instead of the model\'s own')
+    .option('--weights-seed <n>', '--model random:<config>: seed of the random weights', intOption('--weights-seed', 0))
+    .addOption(new Option('--prompt-style <style>', '--model: how /v1/act renders observations').choices(['full', 'compact']))
     .addOption(new Option('--agent <name>', `baseline scorer: a rule agent with probability 1 on its action (${agentNames().join(', ')})`))
     .option('--model-id <id>', 'model id to report and accept (default baseline-NAME)')
     .option('--host <host>', 'interface to bind', SERVE_DEFAULTS.host)

@@ -279,6 +279,8 @@ export class PolicyServer {
     try {
       out = await fn();
     } catch (err) {
+      // A scorer that rejects its input (a prompt the model cannot take) says so with an HttpError 4xx.
+      if (err instanceof HttpError) throw err;
       throw new HttpError(500, `scorer ${JSON.stringify(this.o.scorer.id)} failed: ${err instanceof Error ? err.message : String(err)}`, 'server_error');
     }
     try {
