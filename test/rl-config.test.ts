@@ -16,7 +16,9 @@ test('defaults: the paper\'s PPO settings', () => {
   for (const [k, v] of Object.entries(paper)) assert.equal(c[k as keyof typeof c], v, k);
   assert.equal(c.policy, 'llm');
   assert.equal(c.model, 'random:tiny');
-  assert.equal(c.trainable_layers, 4);
+  assert.equal(c.trainable_layers, 2);
+  assert.equal(c.prompt_style, 'compact');
+  assert.equal(c.prompt_max_tokens, 1024);
   assert.equal(c.start, 'random');
   // Every field is documented.
   for (const f of configFieldDocs()) assert.ok(f.doc.length > 10, `${f.key} has no documentation`);
@@ -90,4 +92,14 @@ test('parseFlagValue: strings, numbers, booleans, null and lists by the field\'s
   assert.throws(() => parseFlagValue('anneal_lr', 'yes'), /--anneal-lr "yes": .*boolean/);
   assert.throws(() => parseFlagValue('policy', 'rnn'), /--policy "rnn"/);
   assert.throws(() => parseFlagValue('mlp_hidden', '64,x'), /--mlp-hidden "64,x"/);
+});
+
+test('configs/paper-smollm2.yaml: the paper setting parses and keeps the paper PPO values', async () => {
+  const { readConfigFile } = await import('../src/rl/config.js');
+  const c = parseTrainConfig(readConfigFile('configs/paper-smollm2.yaml'), 'configs/paper-smollm2.yaml');
+  assert.equal(c.model, 'random:smollm2-135m');
+  assert.equal(c.trainable_layers, 4);
+  assert.equal(c.prompt_style, 'full');
+  assert.equal(c.prompt_max_tokens, 512);
+  assert.deepEqual(runShape(c), runShape(defaultConfig()));
 });

@@ -47,7 +47,7 @@ const schema = z.strictObject({
   // ---- policy ----
   policy: z.enum(['llm', 'mlp']).default('llm').describe('Policy network: `llm` (the FLAG-Trader policy) or `mlp` (ablation over numeric features).'),
   model: z.string().min(1).default('random:tiny').describe('LLM to load: a local folder, a Hub id, or random:<config> (random:tiny, random:small, random:smollm2-135m).'),
-  trainable_layers: z.number().int().min(0).default(4).describe('LLM: number of top decoder layers that train (the rest are frozen); more than the model has is an error.'),
+  trainable_layers: z.number().int().min(0).default(2).describe('LLM: number of top decoder layers that train (the rest are frozen); more than the model has is an error. 2 of random:tiny\'s 4 by default; the paper setting (configs/paper-smollm2.yaml) trains 4 of 30.'),
   model_seed: z.number().int().default(0).describe('Seed of random:<config> model weights (the stand-in "pretrained" base; fixed across run seeds like a real checkpoint).'),
   tokenizer: z.string().min(1).nullable().default(null).describe('LLM: tokenizer.json to use instead of the model folder\'s (e.g. SmolLM2\'s with random:smollm2-135m); null = the model\'s own, or the built-in byte tokenizer for random models.'),
   policy_head: z.enum(['lm', 'linear']).default('lm').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
@@ -55,8 +55,8 @@ const schema = z.strictObject({
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
 
   // ---- prompt (LLM) ----
-  prompt_max_tokens: z.number().int().min(1).nullable().default(512).describe('LLM prompt budget in tokens (news is cut first); null = unlimited.'),
-  prompt_style: z.enum(['full', 'compact']).default('full').describe('LLM prompt: `full` (paper-like, every indicator explained) or `compact` (short; for byte-level tokenizers, where each character is a token).'),
+  prompt_max_tokens: z.number().int().min(1).nullable().default(1024).describe('LLM prompt budget in tokens of the model\'s tokenizer (news is cut first); null = unlimited. 1024 suits the byte tokenizer of random models with the compact prompt; the paper setting uses 512 SmolLM2 tokens.'),
+  prompt_style: z.enum(['full', 'compact']).default('compact').describe('LLM prompt: `full` (paper-like, every indicator explained) or `compact` (short; for byte-level tokenizers, where each character is a token).'),
   prompt_max_chars: z.number().int().min(1).nullable().default(null).describe('LLM prompt budget in characters; null = unlimited.'),
 
   // ---- data ----
