@@ -131,6 +131,7 @@ interface BacktestCliOptions {
   format: 'auto' | 'yahoo' | 'long' | 'investorbench';
   ticker?: string;
   priceColumn?: string;
+  dropInvalidRows?: boolean;
   start?: string;
   end?: string;
   agent?: string[];
@@ -156,6 +157,7 @@ export function registerBacktest(program: Command): void {
     .addOption(new Option('--format <format>', 'data format').choices(['auto', 'yahoo', 'long', 'investorbench']).default('auto'))
     .option('--ticker <ticker>', 'ticker to select from a long-format file')
     .option('--price-column <name>', 'price column of a CSV file (default Adj Close)')
+    .option('--drop-invalid-rows', 'drop rows with bad values (null, non-numeric, non-positive prices) instead of failing; each is reported')
     .option('--start <date>', 'first date of the window, YYYY-MM-DD (earlier dates are history only)')
     .option('--end <date>', 'last date of the window, YYYY-MM-DD')
     .option('--agent <names>', `agent(s), repeatable or comma-separated: ${agentNames().join(', ')} (default buy-and-hold)`, collectAgents)
@@ -193,8 +195,14 @@ export function registerBacktest(program: Command): void {
           path: opts.data, format: opts.format,
           ...(opts.ticker !== undefined && { ticker: opts.ticker }),
           ...(opts.priceColumn !== undefined && { priceColumn: opts.priceColumn }),
+          ...(opts.dropInvalidRows && { dropInvalidRows: true }),
         })
         : syntheticMarket({ seed: opts.seed });
+      // Nothing is dropped or narrowed silently: say what the loader dropped and where the window was cut by the data.
+      for (const w of series.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+      const first = series.dates[0]!, last = series.dates[series.dates.length - 1]!;
+      if (opts.start !== undefined && opts.start < first) process.stderr.write(`warning: --start ${opts.start} is before the data's first date ${first}; the window starts at ${first}\n`);
+      if (opts.end !== undefined && opts.end > last) process.stderr.write(`warning: --end ${opts.end} is after the data's last date ${last}; the window ends at ${last}\n`);
       const results = await runBacktests(series, agents, {
         annualization: opts.annualization, mode: opts.mode, costBps: opts.costBps, seed: opts.seed, lookback: opts.lookback,
         ...(opts.start !== undefined && { start: opts.start }),
