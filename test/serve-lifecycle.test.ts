@@ -209,7 +209,7 @@ test('flag-trader serve: bad flags exit 1 with a clear message', async () => {
     [['--agent', 'momentum', '--api-key-env', 'SERVE_UNSET_KEY'], /--api-key-env SERVE_UNSET_KEY: the environment variable SERVE_UNSET_KEY is not set or empty/],
     [['--agent', 'momentum', '--port', '99999'], /--port: expected an integer in \[0, 65535\], got "99999"/],
     [['--agent', 'oracle'], /unknown agent "oracle"; known agents: /],
-    [[], /serve: choose a scorer with --agent NAME/],
+    [[], /serve: choose exactly one policy: --run DIR \(a trained run\), --model M \(an LLM read zero-shot\) or --agent NAME/],
   ];
   const results = await Promise.all(cases.map(([args]) => cli(args)));
   results.forEach((r, i) => {

@@ -26,7 +26,7 @@ after(() => rmSync(TMP, { recursive: true, force: true }));
 const RUN = join(TMP, 'run');
 const CONFIG = {
   policy: 'llm', model: 'random:tiny', trainable_layers: 2, synthetic_days: 120, num_steps: 8, total_timesteps: 16,
-  minibatch_size: 8, gradient_accumulation_steps: 2, prompt_max_tokens: null, learning_rate: 5e-3, test_start: null,
+  minibatch_size: 8, gradient_accumulation_steps: 2, prompt_style: 'full', prompt_max_tokens: null, learning_rate: 5e-3,
 };
 
 test('a trained run served over the OpenAI API: chat answers equal the policy on the same day; /v1/act agrees', { timeout: 300_000 }, async () => {
