@@ -39,17 +39,21 @@ const hasLibrary = () => {
   return r.status === 0 || ['/usr/lib/x86_64-linux-gnu/libopenblas.so', '/usr/lib/aarch64-linux-gnu/libopenblas.so',
     '/usr/lib/libopenblas.so'].some((p) => existsSync(p));
 };
-if (!hasHeader() || !hasLibrary()) {
+// The build tools node-gyp drives (a fresh Debian image may lack them): g++, make, python3.
+const hasCommand = (c) => spawnSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' }).status === 0;
+const missingTools = [['g++', 'g++'], ['make', 'make'], ['python3', 'python3']].filter(([cmd]) => !hasCommand(cmd)).map(([, pkg]) => pkg);
+const needBlas = !hasHeader() || !hasLibrary();
+if (needBlas || missingTools.length > 0) {
+  const packages = [...(needBlas ? ['libopenblas-dev'] : []), ...missingTools];
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
-  if (!isRoot || !hasApt) {
-    fail('OpenBLAS (cblas.h, libopenblas.so) is missing; install libopenblas-dev (e.g. `apt-get install libopenblas-dev`) and rerun');
+  if (!isRoot || !hasCommand('apt-get')) {
+    fail(`missing ${packages.join(', ')} (OpenBLAS's cblas.h/libopenblas.so and the C++ build tools); install them (e.g. \`apt-get install ${packages.join(' ')}\`) and rerun`);
   }
-  log('installing libopenblas-dev with apt-get');
+  log(`installing ${packages.join(', ')} with apt-get`);
   const stdio = quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit';
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const r = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y --no-install-recommends libopenblas-dev'], { stdio, env });
-  if (r.status !== 0) fail(`apt-get install libopenblas-dev failed (exit ${r.status})`);
+  const r = spawnSync('sh', ['-c', `apt-get update && apt-get install -y --no-install-recommends ${packages.join(' ')}`], { stdio, env });
+  if (r.status !== 0) fail(`apt-get install ${packages.join(' ')} failed (exit ${r.status})`);
   if (!hasHeader() || !hasLibrary()) fail('libopenblas-dev was installed but cblas.h or libopenblas.so is still not found');
 }
 
