@@ -11,9 +11,8 @@ import { Command } from 'commander';
 import { registerTrain } from '../src/cli/train.js';
 import { parseTrainConfig } from '../src/rl/config.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
-import { TIMING_FIELDS } from '../src/rl/ppo.js';
-import { readSafetensors } from '../src/model/safetensors.js';
 import { syntheticMarket } from '../src/data/synthetic.js';
+import { metricsOf, tensorsOf } from './run-helpers.js';
 
 function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -47,20 +46,6 @@ async function inProcess(...args: string[]): Promise<string> {
 }
 
 const SMALL = ['--policy', 'mlp', '--synthetic-days', '300', '--total-timesteps', '160', '--checkpoint-every', '2', '--mlp-hidden', '16,16'];
-
-function metricsOf(dir: string): Array<Record<string, unknown>> {
-  return readFileSync(join(dir, RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => {
-    const o = JSON.parse(l) as Record<string, unknown>;
-    for (const f of TIMING_FIELDS) delete o[f];
-    return o;
-  });
-}
-
-function tensorsOf(path: string): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const [name, t] of readSafetensors(path).tensors) out[name] = Array.from(t.data);
-  return out;
-}
 
 test('train then evaluate: files, config from flags, summary, backtest-shaped JSON', async () => {
   const out = join(TMP, 'run');

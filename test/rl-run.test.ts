@@ -5,12 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
-import { TIMING_FIELDS } from '../src/rl/ppo.js';
-import { readSafetensors } from '../src/model/safetensors.js';
 import { loadCheckpoint, loadParamsInto, readPolicyTensors } from '../src/rl/checkpoint.js';
 import { syntheticMarket } from '../src/data/synthetic.js';
 import { createPolicy } from '../src/rl/policies.js';
 import { FEATURE_NAMES } from '../src/env/features.js';
+import { metricsOf, tensorsOf } from './run-helpers.js';
 
 // 6 updates of 2 environments x 20 steps, 2 epochs of minibatches 16 (+ 8) in micro-batches of 4.
 const SMALL = {
@@ -20,21 +19,6 @@ const SMALL = {
 
 function cfg(over: Record<string, unknown> = {}): TrainConfig {
   return parseTrainConfig({ ...SMALL, ...over }, 'test');
-}
-
-/** metrics.jsonl without the timing fields, one object per line. */
-function metricsOf(dir: string): Array<Record<string, unknown>> {
-  return readFileSync(join(dir, RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => {
-    const o = JSON.parse(l) as Record<string, unknown>;
-    for (const f of TIMING_FIELDS) { assert.ok(f in o, `${f} missing`); delete o[f]; }
-    return o;
-  });
-}
-
-function tensorsOf(path: string): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const [name, t] of readSafetensors(path).tensors) out[name] = Array.from(t.data);
-  return out;
 }
 
 function withTmp(fn: (dir: string) => Promise<void>): () => Promise<void> {

@@ -13,15 +13,8 @@ import { PAPER_PROTOCOL, protocolAssets } from '../eval/protocol.js';
 import { reproduce, type ExtraAgent, type ReproduceOptions, type ReproduceTarget } from '../eval/reproduce.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { readConfigFile, parseFlagValue, type ConfigKey } from '../rl/config.js';
+import { parseSeeds } from './train.js';
 import { addApiAgentOptions, apiAgentOptionsFromFlags, createApiAgentFromOptions } from '../agents/api-options.js';
-
-function parseSeeds(v: string): number[] {
-  const parts = v.split(',').map((s) => s.trim());
-  if (parts.length === 0 || parts.some((s) => s === '' || !Number.isInteger(Number(s)))) {
-    throw new InvalidArgumentError(`expected comma-separated integer seeds, got ${JSON.stringify(v)}`);
-  }
-  return parts.map(Number);
-}
 
 function parseList(v: string): string[] {
   return v.split(',').map((s) => s.trim()).filter((s) => s !== '');

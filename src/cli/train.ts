@@ -47,7 +47,7 @@ function parseIntArg(v: string): number {
   return n;
 }
 
-function parseSeeds(v: string): number[] {
+export function parseSeeds(v: string): number[] {
   const seeds = v.split(',').map((s) => s.trim());
   if (seeds.length === 0 || seeds.some((s) => s === '' || !Number.isInteger(Number(s)))) {
     throw new InvalidArgumentError(`expected comma-separated integer seeds, got ${JSON.stringify(v)}`);

@@ -24,6 +24,7 @@ import { randomWeights } from './random-init.js';
 import { ByteTokenizer, BYTE_VOCAB_SIZE, loadHfTokenizer, type TextTokenizer } from './tokenizer.js';
 import { downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { readJson } from '../util/read-json.js';
 
 export interface LoadOptions {
   /** Hub cache folder (default $FLAG_TRADER_CACHE/hub or ~/.cache/flag-trader/hub). */
@@ -114,19 +115,6 @@ function loadRandom(spec: string, opts: LoadOptions): LoadedModel {
 // ---------------------------------------------------------------------------------------------
 // Model folders
 
-function readJson(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read the ${what}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: the ${what} is not valid JSON: ${(e as Error).message}`);
-  }
-}
 
 /** sha256 of a file, read in chunks (model files are hundreds of MB). */
 export function sha256File(path: string): string {

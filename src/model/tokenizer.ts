@@ -10,6 +10,7 @@
 //   3 + b is the byte b of the UTF-8 text. Vocabulary 259.
 import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { readJson } from '../util/read-json.js';
 
 export interface ChatMessage {
   role: string;
@@ -206,19 +207,6 @@ export class HfTokenizer implements TextTokenizer {
   }
 }
 
-function readJson(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read the ${what}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: the ${what} is not valid JSON: ${(e as Error).message}`);
-  }
-}
 
 /** Load tokenizer.json (and tokenizer_config.json when given) from disk. */
 export function loadHfTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: string): HfTokenizer {
