@@ -13,11 +13,10 @@ import { syntheticMarket } from '../src/data/synthetic.js';
 import { TradingEnv } from '../src/env/trading-env.js';
 import { parseTrainConfig } from '../src/rl/config.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
-import { TIMING_FIELDS } from '../src/rl/ppo.js';
 import { evaluateRun } from '../src/rl/evaluate.js';
-import { readSafetensors } from '../src/model/safetensors.js';
 import { Rng } from '../src/util/rng.js';
 import { ACTIONS } from '../src/env/types.js';
+import { metricsOf, tensorsOf } from './run-helpers.js';
 
 async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2): Promise<LlmPolicy> {
   const model = await loadModel('random:tiny', { seed: 3 });
@@ -120,20 +119,6 @@ const LLM_RUN = {
   policy: 'llm', model: 'random:tiny', trainable_layers: 1, synthetic_days: 160, num_steps: 8, total_timesteps: 32,
   minibatch_size: 8, gradient_accumulation_steps: 2, checkpoint_every: 1, prompt_max_tokens: null, learning_rate: 2e-3,
 };
-
-function metricsOf(dir: string): Array<Record<string, unknown>> {
-  return readFileSync(join(dir, RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => {
-    const o = JSON.parse(l) as Record<string, unknown>;
-    for (const f of TIMING_FIELDS) delete o[f];
-    return o;
-  });
-}
-
-function tensorsOf(path: string): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const [name, t] of readSafetensors(path).tensors) out[name] = Array.from(t.data);
-  return out;
-}
 
 test('PPO on the LLM: KL to the reference grows from 0; a stopped and resumed run is bit-identical; evaluate runs greedy', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'llm-ppo-'));
