@@ -100,6 +100,6 @@ test('configs/paper-smollm2.yaml: the paper setting parses and keeps the paper P
   assert.equal(c.model, 'random:smollm2-135m');
   assert.equal(c.trainable_layers, 4);
   assert.equal(c.prompt_style, 'full');
-  assert.equal(c.prompt_max_tokens, 512);
+  assert.equal(c.prompt_max_tokens, 768);
   assert.deepEqual(runShape(c), runShape(defaultConfig()));
 });

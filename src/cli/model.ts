@@ -4,6 +4,7 @@
  *   flag-trader model forward --model M --ids 1,2,3     last-position logits over the full vocabulary
  *   flag-trader generate --model M --prompt TEXT        greedy or sampled continuation (--chat: ChatML)
  *   flag-trader bench [--json]                          the model benchmark (bench/model.ts)
+ *   flag-trader bench-train [--json] [--compare]        the PPO training-loop benchmark (bench/train.ts)
  * M is a model folder, a Hub id, or random:<config> (seeded random weights; --weights-seed).
  */
 import type { Command } from 'commander';
@@ -13,6 +14,7 @@ import { loadModel, type LoadedModel } from '../model/load.js';
 import { LlamaModel, parameterCounts } from '../model/llama.js';
 import { Rng } from '../util/rng.js';
 import { formatModelBench, runModelBench } from '../../bench/model.js';
+import { formatTrainBench, runTrainBench } from '../../bench/train.js';
 import { backendChoice, intList, nonNegativeInt, nonNegativeNumber, positiveInt } from './model-options.js';
 
 /** Where the commands write (tests pass their own). */
@@ -146,6 +148,41 @@ export function registerModel(program: Command, io: ModelCliIo = stdio): void {
     .action(async (o: { model: string; threads: number; lengths: number[]; repeats: number; trainableLayers: number; backend: BackendChoice; json?: boolean }) => {
       const r = await runModelBench({ ...o, log: (l) => io.err(`${l}\n`) });
       io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatModelBench(r));
+    });
+
+  program.command('bench-train')
+    .description('PPO training-loop benchmark at the paper\'s settings on the SmolLM2-135M shape: steps/s, projected run time, where the time goes')
+    .option('--updates <n>', 'updates to run; the first is reported apart as the warm-up', positiveInt('--updates'), 3)
+    .option('--threads <n>', 'threads', positiveInt('--threads'), 2)
+    .option('--model <spec>', 'model spec', 'random:smollm2-135m')
+    .option('--data <path>', 'market data file (e.g. INVESTOR-BENCH msft.json); default the synthetic market')
+    .option('--train-start <date>', 'training window start with --data', '2020-07-01')
+    .option('--train-end <date>', 'training window end with --data', '2020-09-30')
+    .option('--tokenizer <path>', 'tokenizer.json (e.g. SmolLM2\'s); default the byte tokenizer (T in bytes)')
+    .option('--prompt-style <style>', 'full or compact (default: full with --tokenizer, compact without)')
+    .option('--prompt-max-tokens <n>', 'prompt budget (default: 768 with --tokenizer, 512 without)', positiveInt('--prompt-max-tokens'))
+    .option('--trainable-layers <k>', 'trainable top layers', positiveInt('--trainable-layers'), 4)
+    .option('--prefix-cache-mb <n>', 'frozen-prefix cache in MiB (default: the config\'s prefix_cache_mb)', positiveInt('--prefix-cache-mb'))
+    .option('--compare', 'also train with the speedups off, update for update in turn, and report the ratio')
+    .option('--json', 'print JSON')
+    .action(async (o: {
+      updates: number; threads: number; model: string; data?: string; trainStart: string; trainEnd: string; tokenizer?: string;
+      promptStyle?: string; promptMaxTokens?: number; trainableLayers: number; prefixCacheMb?: number; compare?: boolean; json?: boolean;
+    }) => {
+      if (o.promptStyle !== undefined && o.promptStyle !== 'full' && o.promptStyle !== 'compact') {
+        throw new Error(`--prompt-style must be full or compact, got "${o.promptStyle}"`);
+      }
+      const r = await runTrainBench({
+        updates: o.updates, threads: o.threads, model: o.model, trainableLayers: o.trainableLayers, compare: o.compare === true,
+        trainStart: o.trainStart, trainEnd: o.trainEnd,
+        ...(o.data !== undefined && { data: o.data }),
+        ...(o.tokenizer !== undefined && { tokenizer: o.tokenizer }),
+        ...(o.promptStyle !== undefined && { promptStyle: o.promptStyle as 'full' | 'compact' }),
+        ...(o.promptMaxTokens !== undefined && { promptMaxTokens: o.promptMaxTokens }),
+        ...(o.prefixCacheMb !== undefined && { prefixCacheMb: o.prefixCacheMb }),
+        log: (l) => io.err(`${l}\n`),
+      });
+      io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatTrainBench(r));
     });
 
 }

@@ -125,23 +125,40 @@ export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs
 }
 
 /**
- * Backward of layerForward (training runs from past = 0). Reads dy[n, C] (gradient w.r.t. the
- * layer output), ACCUMULATES parameter gradients into g, OVERWRITES dx[T, C] (gradient w.r.t. the
- * layer input; rows before T-n get only the attention path). Work buffers come from `pool`.
+ * Gradients of keys and values (after RoPE) that cross the boundary between a shared prompt prefix
+ * and the rows computed after it (see layerBackward).
+ */
+export interface KvGrads {
+  /** [past, KVD] += gradient w.r.t. the past rows' keys / values (when the layer ran with past > 0). */
+  pastDk?: Float32Array;
+  pastDv?: Float32Array;
+  /** [T, KVD] gradient w.r.t. this call's own keys / values from rows computed elsewhere, added in. */
+  extraDk?: Float32Array;
+  extraDv?: Float32Array;
+}
+
+/**
+ * Backward of layerForward. Reads dy[n, C] (gradient w.r.t. the layer output), ACCUMULATES
+ * parameter gradients into g, OVERWRITES dx[T, C] (gradient w.r.t. the layer input; rows before T-n
+ * get only the attention path). Work buffers come from `pool`. With past > 0 (rows after a prefix
+ * whose keys/values fill kAll/vAll rows 0..past-1), the gradient w.r.t. those keys/values is added to
+ * kv.pastDk/pastDv; kv.extraDk/extraDv add gradient that later rows sent to this call's keys/values.
  */
 export function layerBackward(be: Backend, d: Dims, w: LayerWeights, g: LayerWeights, a: LayerActs,
-  rope: RopeTables, dy: Float32Array, dx: Float32Array, pool: BufferPool): void {
+  rope: RopeTables, dy: Float32Array, dx: Float32Array, pool: BufferPool, kv: KvGrads = {}): void {
   const { C, F, H, KVH, D } = d;
   const { T, n, past } = a;
-  if (past !== 0) throw new Error('layerBackward: training layers run from position 0 (past must be 0)');
   const HD = H * D, KVD = KVH * D;
+  if (past > 0 && (kv.pastDk === undefined || kv.pastDv === undefined)) {
+    throw new Error('layerBackward: a layer that ran after past rows needs kv.pastDk/pastDv for their gradient');
+  }
   const q0 = T - n;
   const dxmid = pool.get('dxmid', n * C);
   const tmpC = pool.get('tmpC', n * C);
   const dh = pool.get('dh', n * F), dgate = pool.get('dgate', n * F), dup = pool.get('dup', n * F);
   const dxn2 = pool.get('dxn2', n * C);
   const datt = pool.get('datt', n * HD), dq = pool.get('dq', n * HD);
-  const dk = pool.get('dk', T * KVD), dv = pool.get('dv', T * KVD);
+  const dkAll = pool.get('dk', (past + T) * KVD), dvAll = pool.get('dv', (past + T) * KVD);
   const dxn1 = pool.get('dxn1', T * C);
 
   // y = xmid + h Wd^T
@@ -158,11 +175,18 @@ export function layerBackward(be: Backend, d: Dims, w: LayerWeights, g: LayerWei
   // xmid = x[q0:] + att Wo^T
   linearBackward(be, datt, g.o, dxmid, a.att, w.o, n, HD, C);
   // attention (dk/dv accumulate in the kernel, so start from zero)
-  dk.fill(0); dv.fill(0);
-  be.attentionBackward(dq, dk, dv, datt, a.q, a.kAll, a.vAll, a.probs, n, q0, H, KVH, D);
+  dkAll.fill(0); dvAll.fill(0);
+  be.attentionBackward(dq, dkAll, dvAll, datt, a.q, a.kAll, a.vAll, a.probs, n, past + q0, H, KVH, D);
+  if (past > 0) {
+    be.axpy(past * KVD, 1, dkAll.subarray(0, past * KVD), kv.pastDk!);
+    be.axpy(past * KVD, 1, dvAll.subarray(0, past * KVD), kv.pastDv!);
+  }
+  const dk = dkAll.subarray(past * KVD), dv = dvAll.subarray(past * KVD);
+  if (kv.extraDk) be.axpy(T * KVD, 1, kv.extraDk, dk);
+  if (kv.extraDv) be.axpy(T * KVD, 1, kv.extraDv, dv);
   // RoPE is a rotation: its backward is the inverse rotation
-  be.rope(dq, rope.cos, rope.sin, n, H, D, q0, true);
-  be.rope(dk, rope.cos, rope.sin, T, KVH, D, 0, true);
+  be.rope(dq, rope.cos, rope.sin, n, H, D, past + q0, true);
+  be.rope(dk, rope.cos, rope.sin, T, KVH, D, past, true);
   // q = xn1[q0:] Wq^T; k = xn1 Wk^T; v = xn1 Wv^T
   linearBackward(be, dxn1, g.k, dk, a.xn1, w.k, T, C, KVD);
   linearBackward(be, dxn1, g.v, dv, a.xn1, w.v, T, C, KVD, 1);

@@ -61,6 +61,25 @@ export interface TrainableActivations {
   normRstd: Float32Array;  // [n]
   /** Memory owned by these activations; pass them back as `reuse` to avoid reallocation. */
   pools: BufferPool[];
+  /** The shared prefix this pass ran after (rows 0 .. prefix.S-1 computed there), if any. */
+  prefix?: SharedPrefix;
+}
+
+/**
+ * The trainable layers' forward over a prompt prefix that several training samples share (e.g. the
+ * system turn of every prompt of a minibatch), computed once with the current weights; each sample
+ * then runs only its own rows after it, and the gradients its rows send to the prefix's keys and
+ * values are summed here, to be taken through the prefix ONCE by prefixBackward.
+ */
+export interface SharedPrefix {
+  /** Prefix token ids [S]. */
+  ids: Int32Array;
+  S: number;
+  /** Activations of the prefix rows (its own copy of the boundary rows). */
+  acts: TrainableActivations;
+  /** Per trainable layer [S, KVD]: summed gradients w.r.t. the prefix rows' keys / values (after RoPE). */
+  dK: Float32Array[];
+  dV: Float32Array[];
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -109,12 +128,15 @@ export class LlamaModel {
   readonly prefixCache: PrefixCache;
   /** Tokens the frozen layers computed vs. took from the prefix cache (frozenForward). */
   readonly frozenTokens = { computed: 0, reused: 0 };
+  /** The same for the trainable layers' inference with a prefix cache (topForward). */
+  readonly topTokens = { computed: 0, reused: 0 };
 
   private gradsBuf: TrainableGrads | null = null;
   private readonly pool = new BufferPool();      // inference work buffers
   private readonly backPool = new BufferPool();  // backward work buffers
   private readonly scratchCache: KVCache;        // forward() without a caller cache
   private readonly frozenWork: KVCache;          // frozenForward's working KV
+  private topWork: KVCache | undefined;          // topForward's working KV (created on first use)
 
   constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights, readonly backend: Backend,
     opts: LlamaModelOptions = {}) {
@@ -223,10 +245,14 @@ export class LlamaModel {
    * produces the last nLast rows. Returns a work-buffer view [nLast, C], valid until the next call.
    */
   private runLayers(lo: number, hi: number, ids: ArrayLike<number>, cache: KVCache, nLast: number): Float32Array {
+    return this.runLayersOn(lo, hi, this.embed(ids, this.pool.get('emb', ids.length * this.dims.C)), cache, nLast);
+  }
+
+  /** runLayers from the input rows x [T, C] of layer lo (instead of token ids); x is only read. */
+  private runLayersOn(lo: number, hi: number, x: Float32Array, cache: KVCache, nLast: number): Float32Array {
     const { C } = this.dims;
-    const T = ids.length, past = cache.length;
+    const T = x.length / C, past = cache.length;
     cache.ensure(past + T);
-    let x = this.embed(ids, this.pool.get('emb', T * C));
     for (let l = lo; l < hi; l++) {
       const n = l === hi - 1 ? nLast : T;
       const y = this.pool.get((l - lo) % 2 === 0 ? 'resA' : 'resB', n * C);
@@ -303,6 +329,63 @@ export class LlamaModel {
     return out;
   }
 
+  /**
+   * Inference through the trainable layers and the final norm with their CURRENT weights, keeping no
+   * activations: the final-normed hidden state [C] of the last position of a prompt whose frozen
+   * boundary [T, C] is given (a work-buffer view, valid until the next call). Keys and values of the
+   * K layers for cached prefixes of `ids` come from `cache`, and are stored there at each position of
+   * `prefixLen` beyond the reused part, as frozenForward does. The entries depend on the trainable
+   * weights: the caller must clear `cache` whenever they change.
+   *
+   * The prompt is computed in the same segments (0 .. first mark, mark .. next mark, .., last mark ..
+   * T) whether or not a prefix is cached, so the result does not depend on the cache's state; it may
+   * differ from trainableForward (one segment of T rows) in the last bits.
+   */
+  topForward(ids: ArrayLike<number>, boundary: Float32Array, cache: PrefixCache, prefixLen: readonly number[] = []): Float32Array {
+    const { C, KVH, D, eps } = this.dims;
+    const KVD = KVH * D;
+    const T = ids.length;
+    if (T < 1 || boundary.length !== T * C) throw new Error(`topForward: boundary has ${boundary.length} values, expected T*C = ${T}*${C} for ${T} ids`);
+    if (T > this.config.max_position_embeddings) throw new Error(`topForward: T = ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
+    const marks = [...prefixLen].sort((a, b) => a - b);
+    for (const m of marks) {
+      if (!Number.isInteger(m) || m < 1 || m > T) throw new Error(`prefixLen must be an integer in 1..${T} (the prompt length), got ${m}`);
+    }
+    this.topWork ??= new KVCache(this.K, KVD);
+    const work = this.topWork;
+    work.reset();
+    work.ensure(T);
+    let P = 0;
+    const hit = cache.lookup(ids, T - 1); // at least the last token is computed: its row is the output
+    if (hit) {
+      P = hit.ids.length;
+      for (let j = 0; j < this.K; j++) { work.k[j]!.set(hit.k[j]!); work.v[j]!.set(hit.v[j]!); }
+      work.length = P;
+    }
+    this.topTokens.reused += P;
+    // Every segment's top layer produces its last row; only the final segment's is used.
+    let last: Float32Array | undefined;
+    const segment = (end: number): void => {
+      last = this.runLayersOn(this.frozenLayers, this.L, boundary.subarray(P * C, end * C), work, 1);
+      this.topTokens.computed += end - P;
+      P = end;
+    };
+    for (const m of marks) {
+      if (m <= P || m === T) continue;
+      segment(m);
+      cache.put({
+        ids: Int32Array.from(sliceIds(ids, 0, m)),
+        k: work.k.map((k) => k.slice(0, m * KVD)),
+        v: work.v.map((v) => v.slice(0, m * KVD)),
+        hidden: new Float32Array(0), // the top layers' outputs of a prefix are never needed again
+      });
+    }
+    segment(T);
+    const hidden = this.pool.get('topHidden', C);
+    this.backend.rmsnormForward(hidden, this.pool.get('topRstd', 1), last!, this.weights.norm, 1, C, eps);
+    return hidden;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Trainable part.
 
@@ -312,21 +395,31 @@ export class LlamaModel {
    * positions the top layer produces. Pass earlier activations as `reuse` to recycle their memory
    * (they become invalid).
    */
-  trainableForward(boundary: Float32Array, T: number, opts: { outRows?: number; reuse?: TrainableActivations } = {}): TrainableActivations {
+  trainableForward(boundary: Float32Array, T: number, opts: { outRows?: number; reuse?: TrainableActivations; prefix?: SharedPrefix } = {}): TrainableActivations {
     const { C, KVH, D, eps } = this.dims;
     const KVD = KVH * D;
     if (!Number.isInteger(T) || T < 1) throw new Error(`trainableForward: T must be a positive integer, got ${T}`);
     if (T > this.config.max_position_embeddings) throw new Error(`trainableForward: T = ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
     if (boundary.length !== T * C) throw new Error(`trainableForward: boundary has ${boundary.length} values, expected T*C = ${T}*${C} = ${T * C}`);
     const n = opts.outRows ?? 1;
-    checkOutRows(n, T);
+    // With a shared prefix only rows S .. T-1 are computed here (past = S), after the prefix's keys/values.
+    const S = opts.prefix?.S ?? 0;
+    if (opts.prefix && !(S < T && opts.prefix.acts.layers.length === this.K)) {
+      throw new Error(`trainableForward: the shared prefix (${S} tokens, ${opts.prefix.acts.layers.length} layers) must be shorter than the prompt (${T} tokens) and from this model (${this.K} trainable layers)`);
+    }
+    checkOutRows(n, T - S);
     const pools = opts.reuse?.pools ?? Array.from({ length: this.K + 1 }, () => new BufferPool());
     const layers: LayerActs[] = [];
-    let x = boundary;
+    let x = S > 0 ? boundary.subarray(S * C) : boundary;
     for (let j = 0; j < this.K; j++) {
-      const rows = j === this.K - 1 ? n : T;
+      const rows = j === this.K - 1 ? n : T - S;
       const p = pools[j]!;
-      const a = layerActs(p, this.dims, T, rows, 0, x, p.get('k', T * KVD), p.get('v', T * KVD), p.get('y', rows * C));
+      const k = p.get('k', T * KVD), v = p.get('v', T * KVD);
+      if (opts.prefix) {
+        k.set(opts.prefix.acts.layers[j]!.kAll.subarray(0, S * KVD));
+        v.set(opts.prefix.acts.layers[j]!.vAll.subarray(0, S * KVD));
+      }
+      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C));
       layerForward(this.backend, this.dims, this.weights.layers[this.frozenLayers + j]!, a, this.rope);
       layers.push(a);
       x = a.y;
@@ -334,13 +427,50 @@ export class LlamaModel {
     const fp = pools[this.K]!;
     const hidden = fp.get('hidden', n * C), normRstd = fp.get('rstd', n);
     this.backend.rmsnormForward(hidden, normRstd, x, this.weights.norm, n, C, eps);
-    return { T, n, boundary, layers, hidden, normRstd, pools };
+    return { T, n, boundary, layers, hidden, normRstd, pools, ...(opts.prefix && { prefix: opts.prefix }) };
+  }
+
+  /**
+   * Start a shared prefix: the trainable layers over the boundary rows [S, C] of a prefix of `ids`
+   * (copied), with the current weights, and zeroed key/value gradient sums. Pass an earlier one as
+   * `reuse` to recycle its memory (it becomes invalid).
+   */
+  sharedPrefix(ids: ArrayLike<number>, boundaryRows: Float32Array, reuse?: SharedPrefix): SharedPrefix {
+    const { C, KVH, D } = this.dims;
+    const S = ids.length;
+    if (S < 1 || boundaryRows.length !== S * C) throw new Error(`sharedPrefix: boundary rows have ${boundaryRows.length} values, expected S*C = ${S}*${C} for ${S} ids`);
+    const own = reuse?.acts.pools[this.K]!.get('prefixBoundary', S * C) ?? new Float32Array(S * C);
+    own.set(boundaryRows);
+    const acts = this.trainableForward(own, S, reuse ? { reuse: reuse.acts } : {});
+    const fp = acts.pools[this.K]!;
+    const grads = (name: string) => Array.from({ length: this.K }, (_, j) => fp.get(`${name}${j}`, S * KVH * D).fill(0));
+    return { ids: Int32Array.from(ids), S, acts, dK: grads('dK'), dV: grads('dV') };
+  }
+
+  /**
+   * Take the summed key/value gradients of a shared prefix (from the trainableBackward of every
+   * sample that ran after it) through the prefix rows, ACCUMULATING into `grads`. Call it once, after
+   * the last of those backwards.
+   */
+  prefixBackward(prefix: SharedPrefix, grads: TrainableGrads = this.grads()): void {
+    const { C } = this.dims;
+    const { S, acts } = prefix;
+    // The prefix's top output row is not used by anything: no gradient comes from above.
+    let dy = this.backPool.get('prefixTop', acts.n * C).fill(0);
+    for (let j = this.K - 1; j >= 0; j--) {
+      const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', S * C);
+      layerBackward(this.backend, this.dims, this.weights.layers[this.frozenLayers + j]!, grads.layers[j]!, acts.layers[j]!, this.rope, dy, dx, this.backPool,
+        { extraDk: prefix.dK[j]!, extraDv: prefix.dV[j]! });
+      dy = dx;
+    }
   }
 
   /**
    * Backward from dHidden [n, C] (gradient w.r.t. acts.hidden) through the final norm and the K
    * trainable layers. ACCUMULATES into `grads` (default: the model's own, see grads()). Returns the
-   * gradient w.r.t. the boundary [T, C] as a work-buffer view (valid until the next backward).
+   * gradient w.r.t. the boundary [T, C] as a work-buffer view (valid until the next backward). After
+   * a shared prefix, only the rows after it are covered: the rest is summed into the prefix's
+   * key/value gradients for prefixBackward, and the returned view has T - S rows.
    */
   trainableBackward(acts: TrainableActivations, dHidden: Float32Array, grads: TrainableGrads = this.grads()): Float32Array {
     const { C } = this.dims;
@@ -350,10 +480,13 @@ export class LlamaModel {
     const top = acts.layers[this.K - 1]!;
     let dy = this.backPool.get('res0', n * C);
     be.rmsnormBackward(dy, grads.norm, dHidden, top.y, this.weights.norm, acts.normRstd, n, C);
+    const prefix = acts.prefix;
     for (let j = this.K - 1; j >= 0; j--) {
-      const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', T * C);
+      const a = acts.layers[j]!;
+      const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', a.T * C);
       const l = this.frozenLayers + j;
-      layerBackward(be, this.dims, this.weights.layers[l]!, grads.layers[j]!, acts.layers[j]!, this.rope, dy, dx, this.backPool);
+      layerBackward(be, this.dims, this.weights.layers[l]!, grads.layers[j]!, a, this.rope, dy, dx, this.backPool,
+        prefix ? { pastDk: prefix.dK[j]!, pastDv: prefix.dV[j]! } : {});
       dy = dx;
     }
     return dy;

@@ -55,7 +55,7 @@ const schema = z.strictObject({
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
 
   // ---- prompt (LLM) ----
-  prompt_max_tokens: z.number().int().min(1).nullable().default(1024).describe('LLM prompt budget in tokens of the model\'s tokenizer (news is cut first); null = unlimited. 1024 suits the byte tokenizer of random models with the compact prompt; the paper setting uses 512 SmolLM2 tokens.'),
+  prompt_max_tokens: z.number().int().min(1).nullable().default(1024).describe('LLM prompt budget in tokens of the model\'s tokenizer (news is cut first); null = unlimited. 1024 suits the byte tokenizer of random models with the compact prompt; the paper setting (configs/paper-smollm2.yaml) uses 768 SmolLM2 tokens: the uncuttable parts of the full prompt take about 620.'),
   prompt_style: z.enum(['full', 'compact']).default('compact').describe('LLM prompt: `full` (paper-like, every indicator explained) or `compact` (short; for byte-level tokenizers, where each character is a token).'),
   prompt_max_chars: z.number().int().min(1).nullable().default(null).describe('LLM prompt budget in characters; null = unlimited.'),
 

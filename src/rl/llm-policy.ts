@@ -12,17 +12,25 @@
  * `encode` depends only on frozen weights, so PPO computes it once per sample and reuses it for the
  * reference log-probs, the rollout forward and every update epoch. The reference policy for the KL
  * penalty is a snapshot of the initial trainable weights and heads (sharing the frozen part).
+ *
+ * Prompt prefixes recur (the system turn in every prompt, a day's market section whenever the day
+ * comes back), and the training loop exploits that wherever the weights involved stay fixed
+ * (LlmSpeedups): the reference runs its top K layers only after its cached prefixes, the rollout
+ * after the system turn (weights are fixed between beginRollout and endRollout), and each minibatch
+ * runs the system turn through the trainable layers once, forward and backward, for all its samples.
  */
 import { createHash } from 'node:crypto';
-import type { Observation } from '../env/types.js';
+import type { AccountState, Observation } from '../env/types.js';
 import type { Backend } from '../kernels/backend.js';
-import { LlamaModel, type TrainableActivations } from '../model/llama.js';
+import { LlamaModel, type SharedPrefix, type TrainableActivations } from '../model/llama.js';
+import { PrefixCache } from '../model/prefix-cache.js';
 import { ACTION_ANSWER_PREFIX, PolicyHead, ValueHead, actionTokenIds, type PolicyOutput } from '../model/heads.js';
 import type { LoadedModel } from '../model/load.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
-import { renderPrompt, type PromptOptions } from '../prompt/render.js';
+import { renderPrompt, type PromptOptions, type RenderedPrompt } from '../prompt/render.js';
 import { toChatMessages } from '../prompt/chat.js';
 import type { ActorCritic, Param, PolicyStep } from './policy.js';
+import { timed, type Profiler } from '../util/profile.js';
 
 export interface LlmPolicyOptions {
   model: LoadedModel;
@@ -36,6 +44,76 @@ export interface LlmPolicyOptions {
   prompt: Omit<PromptOptions, 'countTokens'>;
   /** Byte limit of the frozen-prefix cache (default 256 MiB). */
   prefixCacheBytes?: number;
+  /** Shortcuts of the training loop, each on by default (off: the plain computation, for benchmarks). */
+  speedups?: Partial<LlmSpeedups>;
+}
+
+/**
+ * Shortcuts of the training loop. None changes what is computed beyond the last bits of float32
+ * rounding (cached prefixes are computed in their own segments), and each is deterministic.
+ */
+export interface LlmSpeedups {
+  /**
+   * When the tokenizer merges across a prefix mark (BPE joins the "\n\n" after the market section with
+   * what follows), try the mark again before the whitespace that precedes it, so that each day's
+   * market section is cached with such tokenizers too.
+   */
+  trimMarks: boolean;
+  /** Reuse the token ids of texts tokenized before: the prefixes at the marks, and the budget's counts. */
+  tokenMemo: boolean;
+  /**
+   * With a token budget, choose the news that fit next to a WIDE stand-in account (see
+   * STAND_IN_ACCOUNT) rather than the actual one, so that a day's market section is the same text in
+   * every episode and its frozen output can be cached: with the actual account, the last news item's
+   * cut moves by a word as the account's numbers change length (most MSFT days had two versions). The
+   * prompt is still checked against the budget with the actual account, and rendered the exact way
+   * when it would not fit. This changes which words of the last news item are shown, not how
+   * anything is computed.
+   */
+  stableMarket: boolean;
+  /** Cache the reference policy's top-K keys and values of prompt prefixes (the reference never changes). */
+  referenceCache: boolean;
+  /** Between beginRollout and endRollout, cache the policy's top-K keys and values of prompt prefixes. */
+  rolloutCache: boolean;
+  /**
+   * Between beginMinibatch and endMinibatch, run the trainable layers over the system turn (the prefix
+   * every prompt shares) once, forward and backward, instead of once per sample (LlamaModel.sharedPrefix).
+   */
+  sharedPrefix: boolean;
+}
+
+export const NO_SPEEDUPS: Readonly<LlmSpeedups> = {
+  trimMarks: false, tokenMemo: false, stableMarket: false, referenceCache: false, rolloutCache: false, sharedPrefix: false,
+};
+export const ALL_SPEEDUPS: Readonly<LlmSpeedups> = {
+  trimMarks: true, tokenMemo: true, stableMarket: true, referenceCache: true, rolloutCache: true, sharedPrefix: true,
+};
+
+/**
+ * The account the budget is planned with under stableMarket: every number as long as a realistic
+ * account's (short position, 4-digit values, a two-digit negative return), so the actual account
+ * rarely needs more tokens; when it does, the prompt is budgeted exactly instead.
+ */
+export const STAND_IN_ACCOUNT: AccountState = {
+  position: -1, cash: -8888.88, shares: -8888.8888, value: 8888.8888, cumulativeReturn: -0.8888,
+};
+
+/** A least-recently-used map of texts to their token ids. */
+class TokenMemo {
+  private readonly map = new Map<string, number[]>();
+  constructor(private readonly capacity: number) {}
+
+  get(text: string, encode: (s: string) => number[]): number[] {
+    let ids = this.map.get(text);
+    if (ids !== undefined) {
+      this.map.delete(text);
+    } else {
+      ids = encode(text);
+      if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value as string);
+    }
+    this.map.set(text, ids);
+    return ids;
+  }
 }
 
 /** What `encode` produces for one observation; kept by PPO for the sample's lifetime. */
@@ -44,6 +122,8 @@ export interface LlmInput {
   ids: Int32Array;
   /** Frozen-layer output [T, C]. */
   boundary: Float32Array;
+  /** Token lengths of the prompt's stable prefixes (the marks that passed the check), ascending. */
+  prefixLens: number[];
 }
 
 interface Handle { acts: TrainableActivations; out: PolicyOutput; h: Float32Array }
@@ -62,8 +142,27 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private acts: TrainableActivations | undefined;
   private refActs: TrainableActivations | undefined;
   private readonly promptOptions: PromptOptions;
+  readonly speedups: Readonly<LlmSpeedups>;
+  /** Token ids of mark prefixes and of budget counts (tokenMemo). */
+  private readonly markMemo = new TokenMemo(1024);
+  private readonly countMemo = new TokenMemo(2048); // the budget's candidates of recurring days
+  /** The reference's top-K keys/values of prompt prefixes (referenceCache): valid for the whole run. */
+  private readonly refCache: PrefixCache | undefined;
+  /** The policy's top-K keys/values of prompt prefixes (rolloutCache): valid within one rollout. */
+  private readonly rolloutCache: PrefixCache | undefined;
+  private inRollout = false;
+  /** The minibatch's shared prefix (sharedPrefix), created by its first sample; `spare` keeps the memory. */
+  private inMinibatch = false;
+  private shared: SharedPrefix | undefined;
+  private spare: SharedPrefix | undefined;
   /** Tokens of the first cacheable prefix (the system turn) of the last prompt; 0 when none was usable. */
   lastPrefixLen = 0;
+  /**
+   * Phase timer (benchmarks). Phases: 'prompt' (rendering, chat template), 'tokenize' (every
+   * tokenizer call, budget counting included), 'frozen' (frozen layers), 'rollout_forward'
+   * (forward without gradient), 'reference', 'update_forward', 'update_backward'.
+   */
+  private profiler: Profiler | undefined;
 
   constructor(o: LlmPolicyOptions) {
     const { config, weights, tokenizer } = o.model;
@@ -78,13 +177,19 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     });
     // The reference copies the initial trainable weights (before any update) and shares the frozen part.
     this.reference = this.model.snapshot();
+    this.speedups = { ...ALL_SPEEDUPS, ...o.speedups };
+    // The top-K entries of a prefix take K / (L - K) of the frozen entry's bytes: the same share of memory.
+    const topBytes = Math.ceil((o.prefixCacheBytes ?? 256 * 2 ** 20) * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));
+    if (this.speedups.referenceCache) this.refCache = new PrefixCache(topBytes);
+    if (this.speedups.rolloutCache) this.rolloutCache = new PrefixCache(topBytes);
     this.actionIds = actionTokenIds(tokenizer);
     const headInit = { kind: o.head, lmHead: this.model.lmHead, C: this.C, actionTokenIds: this.actionIds, seed: o.seed };
     this.policyHead = new PolicyHead(o.backend, headInit);
     this.refHead = new PolicyHead(o.backend, headInit);
     this.valueHead = new ValueHead(o.backend, this.C);
     const maxTokens = o.prompt.maxTokens;
-    this.promptOptions = { ...o.prompt, ...(maxTokens !== undefined && { countTokens: (s: string) => tokenizer.encode(s).length }) };
+    const count = (s: string): number => (this.speedups.tokenMemo ? this.countMemo.get(s, (x) => this.tokenize(x)) : this.tokenize(s)).length;
+    this.promptOptions = { ...o.prompt, ...(maxTokens !== undefined && { countTokens: count }) };
     this.fingerprint = createHash('sha256').update(JSON.stringify({
       model: o.model.fingerprint, K: o.trainableLayers, head: o.head, seed: o.head === 'linear' ? o.seed : null,
       prompt: o.prompt, actionIds: this.actionIds,
@@ -97,7 +202,11 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
    * section (the same whenever the same day comes back, in any episode); only the account differs.
    */
   promptText(obs: Observation): { messages: ChatMessage[]; text: string; marks: number[] } {
-    const rendered = renderPrompt(obs, this.promptOptions);
+    return timed(this.profiler, 'prompt', () => this.renderText(obs));
+  }
+
+  private renderText(obs: Observation): { messages: ChatMessage[]; text: string; marks: number[] } {
+    const rendered = this.speedups.stableMarket && this.promptOptions.maxTokens !== undefined ? this.renderStable(obs) : renderPrompt(obs, this.promptOptions);
     const messages = toChatMessages(rendered) as ChatMessage[];
     const text = this.tokenizer.applyChatTemplate(messages, true) + ACTION_ANSWER_PREFIX;
     const systemEnd = this.tokenizer.applyChatTemplate(messages.slice(0, 1), false).length;
@@ -105,6 +214,26 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     const marks = [systemEnd];
     if (userAt >= 0) marks.push(userAt + rendered.sections.market.length + 2); // market + "\n\n"
     return { messages, text, marks };
+  }
+
+  /** stableMarket: the market section budgeted next to the stand-in account, the actual account after it. */
+  private renderStable(obs: Observation): Pick<RenderedPrompt, 'system' | 'user' | 'sections'> {
+    const o = this.promptOptions;
+    let planned: RenderedPrompt;
+    try {
+      planned = renderPrompt({ ...obs, account: { ...obs.account, ...STAND_IN_ACCOUNT } }, o);
+    } catch {
+      // The wide stand-in leaves no room where the actual account may: the exact rule decides (and
+      // reports any problem of the observation itself).
+      return renderPrompt(obs, o);
+    }
+    // The actual account's text (the account is never cut, so no budget is needed for it).
+    const account = renderPrompt(obs, { ...o, maxTokens: undefined, maxChars: undefined, countTokens: undefined }).sections.account;
+    const user = `${planned.sections.market}\n\n${account}`;
+    const fits = o.countTokens!(planned.system) + o.countTokens!(user) <= o.maxTokens! &&
+      (o.maxChars === undefined || planned.system.length + user.length <= o.maxChars);
+    if (!fits) return renderPrompt(obs, o);
+    return { system: planned.system, user, sections: { ...planned.sections, account } };
   }
 
   encode(obs: Observation): LlmInput {
@@ -116,32 +245,109 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
    * Tokenize a prompt (ending with the answer prefix) and run the frozen layers. `marks` are character
    * offsets of stable prefixes (see promptText); the frozen output up to each is cached and reused by
    * later prompts that share it. A mark is used only where the tokens of the text before it are a
-   * prefix of the prompt's tokens (BPE could merge across it): checked, not assumed.
+   * prefix of the prompt's tokens (BPE could merge across it): checked, not assumed. With trimMarks a
+   * mark that fails is tried again before the whitespace in front of it.
    */
   encodeText(text: string, marks: number[] = []): LlmInput {
-    const ids = Int32Array.from(this.tokenizer.encode(text));
-    const prefixLens: number[] = [];
-    for (const m of marks) {
-      if (m <= 0 || m >= text.length) continue;
-      const head = this.tokenizer.encode(text.slice(0, m));
-      if (head.length > 0 && head.length < ids.length && head.every((id, i) => id === ids[i])) prefixLens.push(head.length);
+    const ids = Int32Array.from(this.tokenize(text));
+    const limit = this.model.config.max_position_embeddings;
+    if (ids.length > limit) {
+      throw new Error(`the prompt is ${ids.length} tokens but the model takes at most ${limit} (max_position_embeddings): set a prompt budget (prompt_max_tokens / prompt_max_chars) that leaves room for the chat template`);
     }
+    const prefixLens: number[] = [];
+    const tokensBefore = (m: number): number => {
+      if (m <= 0 || m >= text.length) return 0;
+      const prefix = text.slice(0, m);
+      const head = this.speedups.tokenMemo ? this.markMemo.get(prefix, (x) => this.tokenize(x)) : this.tokenize(prefix);
+      return head.length > 0 && head.length < ids.length && head.every((id, i) => id === ids[i]) ? head.length : 0;
+    };
+    for (const m of marks) {
+      let n = tokensBefore(m);
+      if (n === 0 && this.speedups.trimMarks) {
+        let t = m;
+        while (t > 0 && /\s/.test(text[t - 1]!)) t--;
+        if (t < m) n = tokensBefore(t);
+      }
+      if (n > 0 && !prefixLens.includes(n)) prefixLens.push(n);
+    }
+    prefixLens.sort((a, b) => a - b);
     this.lastPrefixLen = prefixLens[0] ?? 0;
-    const boundary = this.model.frozenForward(ids, prefixLens.length > 0 ? { prefixLen: prefixLens } : {});
-    return { ids, boundary };
+    this.profiler?.count('prompts', 1);
+    this.profiler?.count('prompt_tokens', ids.length);
+    const boundary = timed(this.profiler, 'frozen', () => this.model.frozenForward(ids, prefixLens.length > 0 ? { prefixLen: prefixLens } : {}));
+    return { ids, boundary, prefixLens };
   }
 
-  forward(input: LlmInput): PolicyStep {
-    // One activation set is reused: PPO runs backward right after its forward (policy.ts contract).
-    this.acts = this.model.trainableForward(input.boundary, input.ids.length, this.acts ? { reuse: this.acts } : {});
-    const h = this.acts.hidden; // [C] final-normed hidden state at the answer position
-    const out = this.policyHead.forward(h);
-    const value = this.valueHead.forward(h);
-    const handle: Handle = { acts: this.acts, out, h };
-    return { logProbs: out.logProbs, value, handle };
+  private tokenize(text: string): number[] {
+    return timed(this.profiler, 'tokenize', () => this.tokenizer.encode(text));
+  }
+
+  forward(input: LlmInput, needsGrad = true): PolicyStep {
+    if (!needsGrad && this.inRollout && this.rolloutCache) {
+      // The parameters are fixed for the rollout: the prompt prefixes' keys/values are shared by its steps.
+      const cache = this.rolloutCache;
+      return timed(this.profiler, 'rollout_forward', () => {
+        const before = this.model.topTokens.computed;
+        // Only the system turn recurs within a rollout (a day comes back in a later episode, after the
+        // weights have changed): storing the market sections too would copy megabytes for nothing.
+        const h = this.model.topForward(input.ids, input.boundary, cache, input.prefixLens.slice(0, 1));
+        this.profiler?.count('rollout_tokens', this.model.topTokens.computed - before);
+        const out = this.policyHead.forward(h);
+        return { logProbs: out.logProbs, value: this.valueHead.forward(h), handle: null };
+      });
+    }
+    if (!needsGrad) this.profiler?.count('rollout_tokens', input.ids.length);
+    return timed(this.profiler, needsGrad ? 'update_forward' : 'rollout_forward', () => {
+      const prefix = needsGrad && this.inMinibatch && this.speedups.sharedPrefix ? this.sharedFor(input) : undefined;
+      if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.S ?? 0));
+      // One activation set is reused: PPO runs backward right after its forward (policy.ts contract).
+      this.acts = this.model.trainableForward(input.boundary, input.ids.length, { ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
+      const h = this.acts.hidden; // [C] final-normed hidden state at the answer position
+      const out = this.policyHead.forward(h);
+      const value = this.valueHead.forward(h);
+      const handle: Handle = { acts: this.acts, out, h };
+      return { logProbs: out.logProbs, value, handle };
+    });
+  }
+
+  /** The minibatch's shared prefix for this prompt: its system turn (created by the first sample that has it). */
+  private sharedFor(input: LlmInput): SharedPrefix | undefined {
+    const S = input.prefixLens[0];
+    if (S === undefined) return undefined;
+    const same = (p: SharedPrefix) => p.S === S && p.ids.every((id, i) => id === input.ids[i]);
+    if (this.shared && !same(this.shared)) this.flushShared(); // another system turn: finish the first
+    if (!this.shared) {
+      this.shared = this.model.sharedPrefix(input.ids.subarray(0, S), input.boundary.subarray(0, S * this.C), this.spare);
+      this.profiler?.count('update_tokens', S);
+      this.spare = undefined;
+    }
+    return this.shared;
+  }
+
+  /** The shared prefix's backward (all of its samples' backwards are done: policy.ts contract). */
+  private flushShared(): void {
+    if (!this.shared) return;
+    const shared = this.shared;
+    timed(this.profiler, 'update_backward', () => this.model.prefixBackward(shared));
+    this.spare = shared;
+    this.shared = undefined;
+  }
+
+  beginMinibatch(): void {
+    this.flushShared();
+    this.inMinibatch = true;
+  }
+
+  endMinibatch(): void {
+    this.flushShared();
+    this.inMinibatch = false;
   }
 
   backward(handle: unknown, dLogProbs: Float64Array, dValue: number): void {
+    timed(this.profiler, 'update_backward', () => this.backwardImpl(handle, dLogProbs, dValue));
+  }
+
+  private backwardImpl(handle: unknown, dLogProbs: Float64Array, dValue: number): void {
     const { acts, out, h } = handle as Handle;
     const dh = new Float32Array(this.C);
     this.policyHead.backward(h, out, dLogProbs, dh);
@@ -154,8 +360,34 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   referenceLogProbs(input: LlmInput): Float64Array {
-    this.refActs = this.reference.trainableForward(input.boundary, input.ids.length, this.refActs ? { reuse: this.refActs } : {});
-    return this.refHead.forward(this.refActs.hidden).logProbs;
+    if (this.refCache) {
+      const cache = this.refCache;
+      return timed(this.profiler, 'reference', () => {
+        const before = this.reference.topTokens.computed;
+        const h = this.reference.topForward(input.ids, input.boundary, cache, input.prefixLens);
+        this.profiler?.count('reference_tokens', this.reference.topTokens.computed - before);
+        return this.refHead.forward(h).logProbs;
+      });
+    }
+    this.profiler?.count('reference_tokens', input.ids.length);
+    return timed(this.profiler, 'reference', () => {
+      this.refActs = this.reference.trainableForward(input.boundary, input.ids.length, this.refActs ? { reuse: this.refActs } : {});
+      return this.refHead.forward(this.refActs.hidden).logProbs;
+    });
+  }
+
+  beginRollout(): void {
+    this.inRollout = true;
+    this.rolloutCache?.clear();
+  }
+
+  endRollout(): void {
+    this.inRollout = false;
+    this.rolloutCache?.clear();
+  }
+
+  attachProfiler(profiler: Profiler | undefined): void {
+    this.profiler = profiler;
   }
 
   /** Prefix-cache and frozen-token counters, for diagnostics. */

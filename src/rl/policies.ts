@@ -11,7 +11,7 @@ import type { TrainConfig } from './config.js';
 import { MlpPolicy } from './mlp-policy.js';
 import type { ActorCritic } from './policy.js';
 import { streamRng } from './seeds.js';
-import { LlmPolicy } from './llm-policy.js';
+import { LlmPolicy, type LlmPolicyOptions } from './llm-policy.js';
 import { loadModel } from '../model/load.js';
 import { getBackend } from '../kernels/index.js';
 
@@ -25,20 +25,24 @@ const factories = new Map<string, PolicyFactory>([
     hidden: c.mlp_hidden,
     rng: streamRng(c.seed, 'policy-init'),
   })],
-  ['llm', async (c) => {
-    const model = await loadModel(c.model, { seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }) });
-    const backend = getBackend();
-    if (c.threads > 0) backend.setThreads(c.threads);
-    return new LlmPolicy({
-      model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * 2 ** 20,
-      prompt: {
-        mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
-        ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
-        ...(c.prompt_max_chars !== null && { maxChars: c.prompt_max_chars }),
-      },
-    });
-  }],
+  ['llm', (c) => createLlmPolicy(c)],
 ]);
+
+/** The `llm` policy of a config; `extra` overrides options the config does not hold (benchmarks). */
+export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptions, 'speedups'> = {}): Promise<LlmPolicy> {
+  const model = await loadModel(c.model, { seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }) });
+  const backend = getBackend();
+  if (c.threads > 0) backend.setThreads(c.threads);
+  return new LlmPolicy({
+    model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * 2 ** 20,
+    prompt: {
+      mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
+      ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
+      ...(c.prompt_max_chars !== null && { maxChars: c.prompt_max_chars }),
+    },
+    ...extra,
+  });
+}
 
 /** Add (or replace) a policy type. */
 export function registerPolicy(name: string, factory: PolicyFactory): void {

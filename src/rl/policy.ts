@@ -21,11 +21,22 @@
  *      of the same policy between a forward and its backward, so a policy may reuse scratch buffers.
  *   5. `params()` lists the trainable tensors (stable names and order) that the optimizer updates in
  *      place and that checkpoints save by name.
+ *   6. Optional `beginRollout()` / `endRollout()`: PPO brackets each rollout with them and changes no
+ *      parameter in between, so a policy may cache work that depends on the parameters there (the
+ *      LLM: the trainable layers' keys and values of the prompt prefix shared by the rollout's steps).
+ *      Outside such a bracket the parameters may change at any time.
+ *   7. Optional `beginMinibatch()` / `endMinibatch()`: PPO brackets each optimizer step's samples
+ *      (all micro-batches of a minibatch) with them, after zeroing the gradients and before clipping
+ *      them, and changes no parameter in between. Inside, a policy may defer part of the gradient of
+ *      its backwards (the LLM: the shared system turn's, taken once for all samples) as long as every
+ *      Param.grad is complete when endMinibatch returns.
+ *   8. Optional `attachProfiler(p)`: time the policy's phases with a Profiler (benchmarks).
  *
  * Everything is synchronous: PPO runs one sample at a time on the CPU.
  */
 import type { Observation } from '../env/types.js';
 import { ACTIONS } from '../env/types.js';
+import type { Profiler } from '../util/profile.js';
 
 /** A trainable tensor: row-major data and its gradient buffer of the same length. */
 export interface Param {
@@ -62,6 +73,14 @@ export interface ActorCritic<In = unknown> {
   params(): Param[];
   /** Log-probs [3] of the frozen initial (reference) policy, for the KL penalty. */
   referenceLogProbs(input: In): Float64Array;
+  /** The parameters stay unchanged until endRollout (see the contract above). */
+  beginRollout?(): void;
+  endRollout?(): void;
+  /** The parameters stay unchanged until endMinibatch, which completes every Param.grad. */
+  beginMinibatch?(): void;
+  endMinibatch?(): void;
+  /** Time the policy's phases with `profiler` (undefined: stop timing). */
+  attachProfiler?(profiler: Profiler | undefined): void;
 }
 
 /** Number of actions every policy head produces (ACTIONS order). */

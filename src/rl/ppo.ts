@@ -32,6 +32,7 @@ import { ppoSampleLoss, type LossCoefficients } from './loss.js';
 import { AdamW, annealedLr, clipGradNorm } from './optim.js';
 import { NUM_ACTIONS, zeroGrads, type ActorCritic } from './policy.js';
 import { streamRng } from './seeds.js';
+import { timed, type Profiler } from '../util/profile.js';
 
 /** What PPO needs from an environment (TradingEnv provides it). */
 export interface PpoEnv {
@@ -139,6 +140,8 @@ export class PpoTrainer<In> {
   private encoded: Array<In | undefined>;
   private running: Array<{ ret: number; len: number }>;
   private readonly coefs: LossCoefficients;
+  /** Phase timer (benchmarks): 'rollout' and 'update' (exclusive of the policy's own phases), 'optimizer'. */
+  private profiler: Profiler | undefined;
 
   constructor(policy: ActorCritic<In>, envs: PpoEnv[], config: TrainConfig) {
     if (envs.length !== config.num_envs) throw new Error(`PpoTrainer: got ${envs.length} environments; the config says num_envs = ${config.num_envs}`);
@@ -159,6 +162,12 @@ export class PpoTrainer<In> {
     };
   }
 
+  /** Time this trainer's phases, and the policy's where it supports it, with `profiler` (undefined: stop). */
+  attachProfiler(profiler: Profiler | undefined): void {
+    this.profiler = profiler;
+    this.policy.attachProfiler?.(profiler);
+  }
+
   get finished(): boolean {
     return this.update >= this.numUpdates;
   }
@@ -170,9 +179,9 @@ export class PpoTrainer<In> {
     const t0 = performance.now();
     const update = this.update + 1;
     this.optimizer.lr = c.anneal_lr ? annealedLr(c.learning_rate, update, this.numUpdates) : c.learning_rate;
-    const ro = this.collectRollout();
+    const ro = timed(this.profiler, 'rollout', () => this.collectRollout());
     const { advantages, returns } = computeGae(ro.rewards, ro.values, ro.ended, ro.nextValues, c.num_steps, this.envs.length, c.gamma, c.gae_lambda);
-    const stats = this.learn(ro, advantages, returns);
+    const stats = timed(this.profiler, 'update', () => this.learn(ro, advantages, returns));
     this.update = update;
     const seconds = (performance.now() - t0) / 1000;
     const B = ro.actions.length;
@@ -207,6 +216,15 @@ export class PpoTrainer<In> {
    * terms; `nextValues[e]` is V of each environment's observation after the last step.
    */
   collectRollout(): Rollout<In> {
+    this.policy.beginRollout?.();
+    try {
+      return this.rolloutSteps();
+    } finally {
+      this.policy.endRollout?.();
+    }
+  }
+
+  private rolloutSteps(): Rollout<In> {
     const c = this.config;
     const T = c.num_steps, E = this.envs.length, B = T * E;
     const ro: Rollout<In> = {
@@ -271,7 +289,8 @@ export class PpoTrainer<In> {
         const mb = order.slice(start, start + c.minibatch_size);
         const n = mb.length;
         const adv = normalisedAdvantages(mb, advantages, c.norm_adv);
-        zeroGrads(params);
+        timed(this.profiler, 'optimizer', () => zeroGrads(params));
+        this.policy.beginMinibatch?.();
         for (let m0 = 0; m0 < n; m0 += microBatchSize) {
           for (let j = m0; j < Math.min(n, m0 + microBatchSize); j++) {
             const k = mb[j]!;
@@ -288,9 +307,12 @@ export class PpoTrainer<In> {
             epochKl += terms.approxKl;
           }
         }
-        sums.gradNorm += clipGradNorm(params, c.max_grad_norm);
+        this.policy.endMinibatch?.();
+        timed(this.profiler, 'optimizer', () => {
+          sums.gradNorm += clipGradNorm(params, c.max_grad_norm);
+          this.optimizer.step();
+        });
         sums.steps += 1;
-        this.optimizer.step();
       }
       if (c.target_kl !== null && epochKl / B > c.target_kl) break;
     }

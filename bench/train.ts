@@ -1,0 +1,321 @@
+/**
+ * Training benchmark: the whole PPO loop (rollout with prompt rendering, tokenization, frozen layers
+ * and prefix cache; reference log-probs; minibatch forward+backward; AdamW) at the paper's PPO
+ * settings (src/rl/config.ts defaults: 40 rollout steps, minibatch 32 in 8 micro-batches, 1 epoch) on
+ * the SmolLM2-135M shape with random weights and 4 trainable layers.
+ *
+ * It runs `--updates` updates (default 3) of PpoTrainer, the loop runTraining drives (without its
+ * metrics file and checkpoints, which cost ~1 ms a step), timing each phase with a Profiler attached
+ * to the trainer and the policy. The first update is reported apart as the warm-up (the prefix cache
+ * starts cold); the others give medians: environment steps per second, the projected time of a whole
+ * run, the mean prompt length T, and where the time of a step goes. `--compare` also trains a second
+ * policy with the speedups off (LlmSpeedups), update for update in turn with the first, so that both
+ * see the same machine state: the ratio of the two is the speedup.
+ *
+ * Run: node --import tsx bench/train.ts [--json] [--updates N] [--threads N] [--model SPEC] [--data PATH]
+ *        [--tokenizer PATH] [--prompt-style full|compact] [--prompt-max-tokens N] [--prefix-cache-mb N] [--compare]
+ * (also `flag-trader bench-train`).
+ */
+import { pathToFileURL } from 'node:url';
+import { getBackend } from '../src/kernels/index.js';
+import { parseTrainConfig, runShape, type TrainConfig } from '../src/rl/config.js';
+import { loadRunSeries, trainWindow } from '../src/rl/data.js';
+import { ALL_SPEEDUPS, NO_SPEEDUPS, type LlmPolicy, type LlmSpeedups } from '../src/rl/llm-policy.js';
+import { createLlmPolicy } from '../src/rl/policies.js';
+import { PpoTrainer } from '../src/rl/ppo.js';
+import { makeTrainEnvs } from '../src/rl/run.js';
+import { Profiler, type ProfileSnapshot } from '../src/util/profile.js';
+import { positiveInt } from '../src/cli/model-options.js';
+
+export interface TrainBenchOptions {
+  /** Model spec (default random:smollm2-135m). */
+  model?: string;
+  /** Updates to run, the first being the warm-up (default 3, at least 2). */
+  updates?: number;
+  /** Compute threads (default 2). */
+  threads?: number;
+  /** Market data file (e.g. INVESTOR-BENCH msft.json); default the built-in synthetic market. */
+  data?: string;
+  /** Training window of a data file (default 2020-07-01 .. 2020-09-30, the INVESTOR-BENCH equities'). */
+  trainStart?: string;
+  trainEnd?: string;
+  /** tokenizer.json (e.g. SmolLM2's); default the built-in byte tokenizer (T is then in bytes). */
+  tokenizer?: string;
+  /** Default: full with a tokenizer file, compact with the byte tokenizer. */
+  promptStyle?: 'full' | 'compact';
+  /** Prompt budget in tokens; default 768 with a tokenizer file, 512 with the byte tokenizer. */
+  promptMaxTokens?: number;
+  /** Trainable top layers (default 4). */
+  trainableLayers?: number;
+  /** Frozen-prefix cache in MiB (default: the config's prefix_cache_mb). */
+  prefixCacheMb?: number;
+  /** Also run the plain computation (speedups off), interleaved update by update. */
+  compare?: boolean;
+  log?: (line: string) => void;
+}
+
+/** Phases of a step, in report order (Profiler names; see LlmPolicy and PpoTrainer). */
+export const STEP_PHASES = [
+  ['prompt', 'prompt rendering + chat template'],
+  ['tokenize', 'tokenization (budget counts, prompt, marks)'],
+  ['frozen', 'frozen layers (prefix-cached)'],
+  ['rollout_forward', 'rollout forward (top K + heads)'],
+  ['reference', 'reference log-probs'],
+  ['update_forward', 'update forward (top K + heads)'],
+  ['update_backward', 'update backward'],
+  ['optimizer', 'optimizer (zero, clip, AdamW)'],
+  ['rollout', 'rollout rest (env, sampling)'],
+  ['update', 'update rest (loss terms)'],
+  ['other', 'other'],
+] as const;
+export type StepPhase = (typeof STEP_PHASES)[number][0];
+
+export interface UpdateRecord {
+  update: number;
+  seconds: number;
+  steps: number;
+  stepsPerSec: number;
+  /** Mean prompt tokens over the prompts this update encoded. */
+  meanT: number;
+  prompts: number;
+  /** Per environment step: frozen-layer tokens computed and taken from the prefix cache. */
+  frozenComputedPerStep: number;
+  frozenCachedPerStep: number;
+  /** Per environment step: tokens run through the top K layers by rollout forwards, the reference and the update. */
+  rolloutTokensPerStep: number;
+  referenceTokensPerStep: number;
+  updateTokensPerStep: number;
+  /** Seconds per environment step by phase (`other` = the wall time no phase covers). */
+  perStep: Record<StepPhase, number>;
+}
+
+export interface VariantResult {
+  label: string;
+  speedups: Readonly<LlmSpeedups>;
+  warmup: UpdateRecord;
+  updates: UpdateRecord[];
+  /** Medians over the updates after the warm-up. */
+  median: Omit<UpdateRecord, 'update' | 'prompts'>;
+  /** Steps of a run at the config's total_timesteps (num_updates * batch) and its projected hours. */
+  projectedRun: { steps: number; hours: number };
+}
+
+export interface TrainBenchResult {
+  model: string;
+  backend: string;
+  threads: number;
+  trainableLayers: number;
+  data: string;
+  trainWindow: { start: string; end: string; days: number };
+  tokenizer: string;
+  tokenUnit: 'tokens' | 'bytes';
+  prompt: { style: string; maxTokens: number };
+  ppo: { numSteps: number; numEnvs: number; minibatch: number; microBatch: number; epochs: number; optimizerStepsPerUpdate: number };
+  variants: VariantResult[];
+  /** Steady-state steps/s of the speedups relative to the plain computation (with --compare). */
+  speedup: number | null;
+  peakRssMB: number;
+  prefixCache: { entries: number; mb: number; limitMb: number; hits: number; misses: number; evictions: number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+interface Variant {
+  label: string;
+  speedups: Readonly<LlmSpeedups>;
+  policy: LlmPolicy;
+  trainer: PpoTrainer<unknown>;
+  profiler: Profiler;
+  records: UpdateRecord[];
+}
+
+function benchConfig(o: TrainBenchOptions): TrainConfig {
+  const hasTokenizer = o.tokenizer !== undefined;
+  return parseTrainConfig({
+    policy: 'llm', model: o.model ?? 'random:smollm2-135m', trainable_layers: o.trainableLayers ?? 4, threads: o.threads ?? 2,
+    prompt_style: o.promptStyle ?? (hasTokenizer ? 'full' : 'compact'),
+    prompt_max_tokens: o.promptMaxTokens ?? (hasTokenizer ? 768 : 512),
+    ...(hasTokenizer && { tokenizer: o.tokenizer }),
+    ...(o.prefixCacheMb !== undefined && { prefix_cache_mb: o.prefixCacheMb }),
+    ...(o.data !== undefined && { data: o.data, train_start: o.trainStart ?? '2020-07-01', train_end: o.trainEnd ?? '2020-09-30' }),
+  }, 'bench-train options');
+}
+
+function record(v: Variant, update: number, seconds: number, steps: number, d: ProfileSnapshot, frozen: { computed: number; reused: number }): UpdateRecord {
+  const perStep = {} as Record<StepPhase, number>;
+  let covered = 0;
+  for (const [name] of STEP_PHASES) {
+    if (name === 'other') continue;
+    const s = d.phases[name]?.seconds ?? 0;
+    perStep[name] = s / steps;
+    covered += s;
+  }
+  perStep.other = Math.max(0, seconds - covered) / steps;
+  const c = (k: string) => d.counters[k] ?? 0;
+  return {
+    update, seconds, steps, stepsPerSec: steps / seconds,
+    meanT: c('prompts') > 0 ? c('prompt_tokens') / c('prompts') : 0, prompts: c('prompts'),
+    frozenComputedPerStep: frozen.computed / steps, frozenCachedPerStep: frozen.reused / steps,
+    rolloutTokensPerStep: c('rollout_tokens') / steps, referenceTokensPerStep: c('reference_tokens') / steps,
+    updateTokensPerStep: c('update_tokens') / steps,
+    perStep,
+  };
+}
+
+function summarise(v: Variant, cfg: TrainConfig): VariantResult {
+  const [warmup, ...rest] = v.records;
+  const med = (f: (r: UpdateRecord) => number) => median(rest.map(f));
+  const perStep = {} as Record<StepPhase, number>;
+  for (const [name] of STEP_PHASES) perStep[name] = med((r) => r.perStep[name]);
+  const sps = med((r) => r.stepsPerSec);
+  const shape = runShape(cfg);
+  const steps = shape.numUpdates * shape.batchSize;
+  return {
+    label: v.label, speedups: v.speedups, warmup: warmup!, updates: rest,
+    median: {
+      seconds: med((r) => r.seconds), steps: med((r) => r.steps), stepsPerSec: sps, meanT: med((r) => r.meanT),
+      frozenComputedPerStep: med((r) => r.frozenComputedPerStep), frozenCachedPerStep: med((r) => r.frozenCachedPerStep),
+      rolloutTokensPerStep: med((r) => r.rolloutTokensPerStep), referenceTokensPerStep: med((r) => r.referenceTokensPerStep),
+      updateTokensPerStep: med((r) => r.updateTokensPerStep),
+      perStep,
+    },
+    projectedRun: { steps, hours: steps / sps / 3600 },
+  };
+}
+
+export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBenchResult> {
+  const log = o.log ?? (() => {});
+  const updates = o.updates ?? 3;
+  if (!Number.isInteger(updates) || updates < 2) throw new Error(`--updates must be an integer >= 2 (the first is the warm-up), got ${updates}`);
+  const cfg = benchConfig(o);
+  const { series } = await loadRunSeries(cfg);
+  const window = trainWindow(series, cfg);
+  const shape = runShape(cfg);
+  const variants: Variant[] = [];
+  for (const [label, speedups] of [['speedups', ALL_SPEEDUPS], ...(o.compare ? [['plain', NO_SPEEDUPS]] : [])] as Array<[string, Readonly<LlmSpeedups>]>) {
+    const policy = await createLlmPolicy(cfg, { speedups });
+    const trainer = new PpoTrainer<unknown>(policy as never, makeTrainEnvs(series, window, cfg), cfg);
+    const profiler = new Profiler();
+    trainer.attachProfiler(profiler);
+    variants.push({ label, speedups, policy, trainer, profiler, records: [] });
+  }
+  const be = getBackend();
+  const first = variants[0]!.policy;
+  log(`backend ${be.name}, ${be.getThreads()} threads; ${cfg.model} (${first.tokenizer.kind} tokenizer), top ${cfg.trainable_layers} trainable; ` +
+    `${series.asset} ${window.start}..${window.end}; prompt ${cfg.prompt_style}, budget ${cfg.prompt_max_tokens}`);
+  for (let u = 1; u <= updates; u++) {
+    // Alternate which variant goes first, so that a slow spell of the machine hits both alike.
+    const order = u % 2 === 1 ? variants : [...variants].reverse();
+    for (const v of order) {
+      const before = v.profiler.snapshot();
+      const f0 = v.policy.cacheStats();
+      const t0 = performance.now();
+      v.trainer.runUpdate();
+      const seconds = (performance.now() - t0) / 1000;
+      const f1 = v.policy.cacheStats();
+      const r = record(v, u, seconds, shape.batchSize, v.profiler.since(before),
+        { computed: f1.frozenComputed - f0.frozenComputed, reused: f1.frozenReused - f0.frozenReused });
+      v.records.push(r);
+      log(`${v.label} update ${u}${u === 1 ? ' (warm-up)' : ''}: ${seconds.toFixed(1)} s, ${r.stepsPerSec.toFixed(2)} steps/s, mean T ${r.meanT.toFixed(0)}, ` +
+        `frozen ${r.frozenComputedPerStep.toFixed(0)} computed + ${r.frozenCachedPerStep.toFixed(0)} cached tokens/step`);
+    }
+  }
+  const results = variants.map((v) => summarise(v, cfg));
+  const pc = first.model.prefixCache.stats();
+  return {
+    model: cfg.model, backend: be.name, threads: be.getThreads(), trainableLayers: cfg.trainable_layers,
+    data: cfg.data, trainWindow: { start: window.start, end: window.end, days: window.endIndex - window.startIndex + 1 },
+    tokenizer: cfg.tokenizer ?? 'built-in bytes', tokenUnit: first.tokenizer.kind === 'bytes' ? 'bytes' : 'tokens',
+    prompt: { style: cfg.prompt_style, maxTokens: cfg.prompt_max_tokens! },
+    ppo: {
+      numSteps: cfg.num_steps, numEnvs: cfg.num_envs, minibatch: cfg.minibatch_size, microBatch: shape.microBatchSize,
+      epochs: cfg.update_epochs, optimizerStepsPerUpdate: shape.minibatchesPerEpoch * cfg.update_epochs,
+    },
+    variants: results,
+    speedup: results.length > 1 ? results[0]!.median.stepsPerSec / results[1]!.median.stepsPerSec : null,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    prefixCache: { entries: pc.entries, mb: pc.bytes / 2 ** 20, limitMb: pc.limitBytes / 2 ** 20, hits: pc.hits, misses: pc.misses, evictions: pc.evictions },
+  };
+}
+
+export function formatTrainBench(r: TrainBenchResult): string {
+  const unit = r.tokenUnit;
+  const L: string[] = [];
+  L.push(`PPO training benchmark: ${r.model}${r.model.startsWith('random:') ? ' (random weights)' : ''}, top ${r.trainableLayers} layers trainable, backend ${r.backend}, ${r.threads} threads`);
+  L.push(`data ${r.data}, training window ${r.trainWindow.start}..${r.trainWindow.end} (${r.trainWindow.days} days); tokenizer ${r.tokenizer}` +
+    (unit === 'bytes' ? ' (T is in BYTES)' : ''));
+  L.push(`prompt ${r.prompt.style}, budget ${r.prompt.maxTokens} ${unit}; PPO ${r.ppo.numSteps} steps x ${r.ppo.numEnvs} env per update, ` +
+    `minibatch ${r.ppo.minibatch} (micro-batches of ${r.ppo.microBatch}), ${r.ppo.epochs} epoch = ${r.ppo.optimizerStepsPerUpdate} optimizer steps per update`);
+  L.push('');
+  const cols: Array<[string, (v: VariantResult) => UpdateRecord | VariantResult['median']]> = [];
+  for (const v of r.variants) {
+    const n = v.updates.length;
+    cols.push([`${v.label}: warm-up`, () => v.warmup]);
+    cols.push([`${v.label}: median of ${n}`, () => v.median]);
+  }
+  const w = 22;
+  const head = ''.padEnd(46) + cols.map(([h]) => h.padStart(w)).join('');
+  L.push(head);
+  const vOf = (i: number) => r.variants[Math.floor(i / 2)]!;
+  const row = (name: string, f: (x: UpdateRecord | VariantResult['median']) => string) =>
+    L.push(name.padEnd(46) + cols.map(([, g], i) => f(g(vOf(i))).padStart(w)).join(''));
+  row('env steps/s (rollout + update)', (x) => x.stepsPerSec.toFixed(3));
+  row('seconds per step', (x) => (1 / x.stepsPerSec).toFixed(3));
+  row(`mean prompt length T (${unit})`, (x) => x.meanT.toFixed(0));
+  row(`frozen ${unit} computed / cached per step`, (x) => `${x.frozenComputedPerStep.toFixed(0)} / ${x.frozenCachedPerStep.toFixed(0)}`);
+  row(`top-K ${unit}/step: rollout/reference/update`, (x) => `${x.rolloutTokensPerStep.toFixed(0)} / ${x.referenceTokensPerStep.toFixed(0)} / ${x.updateTokensPerStep.toFixed(0)}`);
+  L.push('where the time goes, ms per step:');
+  for (const [k, label] of STEP_PHASES) row(`  ${label}`, (x) => (1000 * x.perStep[k]).toFixed(1));
+  L.push('');
+  for (const v of r.variants) {
+    L.push(`${v.label}: projected run of ${v.projectedRun.steps} steps at ${v.median.stepsPerSec.toFixed(3)} steps/s: ${v.projectedRun.hours.toFixed(2)} h`);
+  }
+  if (r.speedup !== null) L.push(`speedup (steps/s, speedups / plain, same run): ${r.speedup.toFixed(2)}x`);
+  L.push(`prefix cache: ${r.prefixCache.entries} entries, ${r.prefixCache.mb.toFixed(0)} of ${r.prefixCache.limitMb.toFixed(0)} MiB, ` +
+    `${r.prefixCache.hits} hits, ${r.prefixCache.misses} misses, ${r.prefixCache.evictions} evictions`);
+  L.push(`peak RSS: ${r.peakRssMB.toFixed(0)} MB${r.variants.length > 1 ? ' (both variants in one process)' : ''}`);
+  return L.join('\n') + '\n';
+}
+
+function parseArgs(argv: string[]): TrainBenchOptions & { json: boolean } {
+  const o: TrainBenchOptions & { json: boolean } = { json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--json') o.json = true;
+    else if (a === '--compare') o.compare = true;
+    else if (a === '--updates') o.updates = positiveInt('--updates')(val());
+    else if (a === '--threads') o.threads = positiveInt('--threads')(val());
+    else if (a === '--trainable-layers') o.trainableLayers = positiveInt('--trainable-layers')(val());
+    else if (a === '--prompt-max-tokens') o.promptMaxTokens = positiveInt('--prompt-max-tokens')(val());
+    else if (a === '--prefix-cache-mb') o.prefixCacheMb = positiveInt('--prefix-cache-mb')(val());
+    else if (a === '--data') o.data = val();
+    else if (a === '--model') o.model = val();
+    else if (a === '--train-start') o.trainStart = val();
+    else if (a === '--train-end') o.trainEnd = val();
+    else if (a === '--tokenizer') o.tokenizer = val();
+    else if (a === '--prompt-style') {
+      const s = val();
+      if (s !== 'full' && s !== 'compact') throw new Error(`--prompt-style must be full or compact, got "${s}"`);
+      o.promptStyle = s;
+    } else {
+      throw new Error(`unknown option ${a} (expected --json, --updates N, --threads N, --model SPEC, --data PATH, --train-start DATE, --train-end DATE, ` +
+        '--tokenizer PATH, --prompt-style full|compact, --prompt-max-tokens N, --prefix-cache-mb N, --trainable-layers K, --compare)');
+    }
+  }
+  return o;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const o = parseArgs(process.argv.slice(2));
+  const r = await runTrainBench({ ...o, log: (l) => process.stderr.write(`${l}\n`) });
+  process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatTrainBench(r));
+}
