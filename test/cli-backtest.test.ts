@@ -2,23 +2,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { syntheticMarket } from '../src/data/synthetic.js';
-import { dataPath, needsData } from './shared-paths.js';
+import { dataPath, needsData, repoRoot } from './shared-paths.js';
 
-/** The repository root: the nearest folder above this file with a package.json (works from test/ and dist/test/). */
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('package.json not found above the test file');
-    d = up;
-  }
-  return d;
-}
 
 const ROOT = repoRoot();
 const TMP = mkdtempSync(join(tmpdir(), 'flag-trader-cli-backtest-'));

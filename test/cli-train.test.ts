@@ -5,24 +5,15 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerTrain } from '../src/cli/train.js';
 import { parseTrainConfig } from '../src/rl/config.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
 import { syntheticMarket } from '../src/data/synthetic.js';
 import { metricsOf, tensorsOf } from './run-helpers.js';
+import { repoRoot } from './shared-paths.js';
 
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('package.json not found above the test file');
-    d = up;
-  }
-  return d;
-}
 
 const ROOT = repoRoot();
 const MAIN = ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')];

@@ -1,6 +1,7 @@
 // Where tests find the shared test data and models: passed in by environment (see .ci/run), never hard-coded.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const DATA_DIR = process.env.FLAG_TRADER_DATA_DIR ?? '';
 export const MODELS_DIR = process.env.FLAG_TRADER_MODELS_DIR ?? '';
@@ -24,4 +25,15 @@ export function dataPath(...rel: string[]): string {
 
 export function modelsPath(...rel: string[]): string {
   return join(MODELS_DIR, ...rel);
+}
+
+/** The repository root: the nearest folder above this file with a package.json (works from test/ and dist/test/). */
+export function repoRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json'))) {
+    const up = dirname(d);
+    if (up === d) throw new Error('package.json not found above the test file');
+    d = up;
+  }
+  return d;
 }
