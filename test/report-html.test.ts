@@ -28,7 +28,7 @@ function sampleInput(): ReportInput {
   });
   const training = [1, 2, 3].map((seed) => ({
     asset: 'AAA', seed,
-    points: Array.from({ length: 5 }, (_, u) => ({ update: u + 1, mean_episode_return: u * 0.01, entropy: 1.09 - 0.05 * u, kl_ref: 0.01 * u, value_loss: 0.1 / (u + 1) })),
+    points: Array.from({ length: 5 }, (_, u) => ({ update: u + 1, episode_return: u === 0 ? null : u * 0.01, entropy: 1.09 - 0.05 * u, kl_ref: 0.01 * u, value_loss: 0.1 / (u + 1) })),
   }));
   return { title: 'Test report <&>', notes: ['a note'], assets, training, bootstrapSeed: 1, bootstrapResamples: 200 };
 }
@@ -49,6 +49,12 @@ test('report files: the Markdown table holds the metrics of the data it was give
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     assert.ok(html.includes('Test report &lt;&amp;&gt;'), 'title is escaped');
     assert.ok(!/src=["']https?:/.test(html), 'no external scripts');
+    // Every training panel carries data from the run's metrics (a misspelt metric name draws an empty chart).
+    for (const panel of ['episodeReturn', 'entropy', 'klRef', 'valueLoss']) {
+      const m = new RegExp(`"${panel}":\\[([^\\]]*)\\]`).exec(html);
+      assert.ok(m, `${panel} data embedded`);
+      assert.ok(m![1]!.split(',').some((v) => v !== 'null'), `${panel} has values`);
+    }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 

@@ -1,10 +1,12 @@
 /**
- * Rule-based baseline traders. Each reads `observation.prices` only (the lookback window ending at
- * day t, oldest first), so none can see the future. With the environment's default lookback of 20
- * days the observation holds 21 prices: enough for a 20-day return and a 20-day SMA.
+ * Rule-based baseline traders. The price rules read `observation.prices` only (the lookback window
+ * ending at day t, oldest first); the sentiment rule reads `observation.text` only (the items dated
+ * day t). Neither holds anything after t, so none can see the future. With the environment's default
+ * lookback of 20 days the observation holds 21 prices: enough for a 20-day return and a 20-day SMA.
  */
 import type { Agent } from './agent.js';
 import { ACTIONS, type Action, type Observation } from '../env/types.js';
+import { sentimentOf } from '../env/features.js';
 import { Rng } from '../util/rng.js';
 
 /** Buy & Hold: long every day. */
@@ -73,5 +75,26 @@ export class SmaCrossoverAgent implements Agent {
     if (p.length < this.long) return 'hold';
     const s = mean(p, p.length - this.short), l = mean(p, p.length - this.long);
     return s > l ? 'buy' : s < l ? 'sell' : 'hold';
+  }
+}
+
+/**
+ * Sentiment: net = #positive - #negative sentiment tags among day t's text items (`obs.text`, which holds
+ * only the items dated t; every kind counts, and an item's tag is read by `sentimentOf`, as the features
+ * do). net > 0 -> buy, net < 0 -> sell (hold when `longOnly`), net = 0 or no tagged items -> hold.
+ */
+export class SentimentAgent implements Agent {
+  readonly name = 'sentiment';
+  constructor(readonly longOnly = false) {}
+  act(obs: Observation): Action {
+    let net = 0;
+    for (const item of obs.text) {
+      const s = sentimentOf(item.text);
+      if (s === 'positive') net++;
+      else if (s === 'negative') net--;
+    }
+    if (net > 0) return 'buy';
+    if (net < 0) return this.longOnly ? 'hold' : 'sell';
+    return 'hold';
   }
 }

@@ -3,7 +3,8 @@
  *
  * The whole file is loaded and the window [--start, --end] is backtested inside it, so the first
  * decision sees the days before --start as history (see src/eval/backtest.ts). Without --data the
- * built-in synthetic market (seeded by --seed) is used.
+ * built-in synthetic market (seeded by --seed; --synthetic-news-tags false drops its headlines'
+ * sentiment tags) is used.
  *
  * Output: a table (human), or with --json exactly one JSON object for one agent and a JSON array of
  * such objects for several agents:
@@ -115,6 +116,13 @@ function parsePositive(v: string): number {
   return n;
 }
 
+/** A value flag rather than a --no-... switch, so it reads like train's and demo's --synthetic-news-tags. */
+function parseBoolean(v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InvalidArgumentError(`expected true or false, got ${JSON.stringify(v)}`);
+}
+
 function parseAnnualizationOption(v: string): Annualization {
   try { return parseAnnualization(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 }
@@ -147,6 +155,8 @@ interface BacktestCliOptions {
   momentumLookback?: number;
   smaShort?: number;
   smaLong?: number;
+  sentimentLongOnly?: boolean;
+  syntheticNewsTags?: boolean;
 }
 
 export function registerBacktest(program: Command): void {
@@ -172,7 +182,9 @@ export function registerBacktest(program: Command): void {
     .option('--allow-short', 'account mode: let sell open a short position')
     .option('--momentum-lookback <days>', 'momentum agent: lookback in days (default 20)', parseInteger)
     .option('--sma-short <days>', 'sma-crossover agent: short window (default 5)', parseInteger)
-    .option('--sma-long <days>', 'sma-crossover agent: long window (default 20)', parseInteger);
+    .option('--sma-long <days>', 'sma-crossover agent: long window (default 20)', parseInteger)
+    .option('--sentiment-long-only', 'sentiment agent: negative news gives hold instead of sell')
+    .option('--synthetic-news-tags <bool>', 'synthetic market: true (default) or false = headlines without their "(Sentiment: ...)" tag', parseBoolean);
   addApiAgentOptions(cmd)
     .action(async (opts: BacktestCliOptions) => {
       // Settings of the other mode would be silently ignored: refuse them instead.
@@ -182,12 +194,16 @@ export function registerBacktest(program: Command): void {
       } else if (opts.costBps !== 0) {
         throw new Error('--cost-bps only applies to --mode benchmark (fees in account mode: --fee-bps)');
       }
+      if (opts.data !== undefined && opts.syntheticNewsTags !== undefined) {
+        throw new Error('--synthetic-news-tags applies only to the built-in synthetic market (without --data)');
+      }
       const names = opts.agent ?? ['buy-and-hold'];
       // Every flag goes to the factories: the API agent reads its --base-url/--api-* flags from here.
       const agentOptions: AgentOptions = { ...(opts as unknown as Record<string, unknown>), seed: opts.seed };
       if (opts.momentumLookback !== undefined) agentOptions.momentumLookback = opts.momentumLookback;
       if (opts.smaShort !== undefined) agentOptions.smaShort = opts.smaShort;
       if (opts.smaLong !== undefined) agentOptions.smaLong = opts.smaLong;
+      if (opts.sentimentLongOnly) agentOptions.sentimentLongOnly = true;
       // Agents first: a misspelt name fails before any data is read.
       const agents = names.map((n) => createAgent(n, agentOptions));
       const series = opts.data
@@ -197,7 +213,7 @@ export function registerBacktest(program: Command): void {
           ...(opts.priceColumn !== undefined && { priceColumn: opts.priceColumn }),
           ...(opts.dropInvalidRows && { dropInvalidRows: true }),
         })
-        : syntheticMarket({ seed: opts.seed });
+        : syntheticMarket({ seed: opts.seed, ...(opts.syntheticNewsTags !== undefined && { newsTags: opts.syntheticNewsTags }) });
       // Nothing is dropped or narrowed silently: say what the loader dropped and where the window was cut by the data.
       for (const w of series.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       const first = series.dates[0]!, last = series.dates[series.dates.length - 1]!;

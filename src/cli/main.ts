@@ -6,6 +6,7 @@ import { registerModel } from './model.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerDemo, registerReproduce } from './reproduce.js';
+import { registerPretrain } from './pretrain.js';
 
 const program = new Command();
 program
@@ -19,6 +20,7 @@ registerModel(program);
 registerTrain(program);
 registerServe(program);
 registerReproduce(program);
+registerPretrain(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -34,9 +34,12 @@ const PASS_THROUGH: Array<[ConfigKey, string]> = [
   ['policy_head', 'LLM: lm or linear policy head'],
   ['prompt_style', 'LLM: full or compact prompt'],
   ['prompt_max_tokens', 'LLM: prompt budget in tokens (null = none)'],
+  ['allow_text_overlap', 'LLM: true = run even when a test window starts on or before the model\'s text cutoff (recorded in the runs and the report)'],
   ['total_timesteps', 'environment steps per training run'],
   ['learning_rate', 'AdamW learning rate'],
   ['threads', 'compute threads (0 = all cores)'],
+  ['synthetic_seed', 'seed of the built-in synthetic market (demo; unused with data files)'],
+  ['synthetic_news_tags', 'true/false: synthetic headlines end with their sentiment tag (demo; unused with data files)'],
 ];
 
 function addPassThrough(cmd: Command): Command {

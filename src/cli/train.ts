@@ -59,6 +59,13 @@ function parseList(v: string): string[] {
   return v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+/** `--flag` alone is true (commander passes true); `--flag true|false` as written. */
+function parseBoolArg(v: string | boolean): boolean {
+  if (v === true || v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InvalidArgumentError(`expected true or false, got ${JSON.stringify(v)}`);
+}
+
 function parseAnnualizationArg(v: string): Annualization {
   try { return parseAnnualization(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 }
@@ -172,10 +179,13 @@ export function registerTrain(program: Command): void {
     .option('--baselines <list>', `rule baselines beside the policy, comma-separated, or none (known: ${agentNames().join(', ')})`, parseList)
     .option('--annualization <spec>', 'stock (252/252), crypto (vol 365, sr 252) or VOL,SR', parseAnnualizationArg)
     .option('--untrained', 'evaluate the run\'s initial (untrained) policy instead, for comparison')
+    .addOption(new Option('--allow-text-overlap [value]', 'evaluate even when the test window starts on or before the model\'s text cutoff (default: the run\'s allow_text_overlap)')
+      .argParser(parseBoolArg))
     .option('--json', 'print JSON (one object per agent; an array for several)')
     .action(async (opts: {
       run: string; data?: string; format?: TrainConfig['format']; ticker?: string; priceColumn?: string; testStart?: string; testEnd?: string;
       sampled?: boolean; seeds?: number[]; baselines?: string[]; annualization?: Annualization; untrained?: boolean; json?: boolean;
+      allowTextOverlap?: boolean;
     }) => {
       if (opts.seeds && !opts.sampled) throw new Error('--seeds applies only with --sampled (the greedy policy is deterministic)');
       const overrides: DataOverrides = {};
@@ -192,6 +202,8 @@ export function registerTrain(program: Command): void {
         ...(opts.seeds ? { seeds: opts.seeds } : {}),
         ...(opts.annualization ? { annualization: opts.annualization } : {}),
         weights: opts.untrained ? 'initial' : 'trained',
+        ...(opts.allowTextOverlap !== undefined && { allowTextOverlap: opts.allowTextOverlap }),
+        log: (m) => process.stderr.write(`${m}\n`),
       });
       if (opts.json) {
         const records = results.map(toRecord);

@@ -1,8 +1,10 @@
 /**
  * Generated news headlines for the synthetic market. Each headline reads as positive, neutral or
- * negative news about the asset and ends with a tag in the INVESTOR-BENCH style, e.g.
+ * negative news about the asset and, by default, ends with a tag in the INVESTOR-BENCH style, e.g.
  * "ACME wins a multi-year contract with a cloud provider. (Sentiment: positive)". The words and the tag
  * agree; whether the headline is right about the market is decided by the caller (synthetic.ts).
+ * Without the tag ("ACME wins a multi-year contract with a cloud provider.") only the words carry the
+ * sentiment, so a reader has to understand them.
  */
 import type { Rng } from '../util/rng.js';
 
@@ -50,8 +52,12 @@ const FILL: Record<string, readonly string[]> = {
   conference: ['an industry conference', 'an investor day', 'a technology summit'],
 };
 
-/** One headline of the given sentiment about `asset`, ending with its `(Sentiment: ...)` tag. */
-export function makeHeadline(rng: Rng, asset: string, sentiment: Sentiment): string {
+/**
+ * One headline of the given sentiment about `asset`, ending with its `(Sentiment: ...)` tag when `tag` is
+ * true (the default). The Rng draws are the same either way (the tag is appended after all of them), so
+ * a stream gives the same words with or without tags.
+ */
+export function makeHeadline(rng: Rng, asset: string, sentiment: Sentiment, tag = true): string {
   const templates = TEMPLATES[sentiment];
   const template = templates[rng.int(templates.length)]!;
   const text = template.replace(/\{(\w+)\}/g, (_m, key: string) => {
@@ -59,7 +65,7 @@ export function makeHeadline(rng: Rng, asset: string, sentiment: Sentiment): str
     const choices = FILL[key]!;
     return choices[rng.int(choices.length)]!;
   });
-  return `${text}. (Sentiment: ${sentiment})`;
+  return tag ? `${text}. (Sentiment: ${sentiment})` : `${text}.`;
 }
 
 /**

@@ -19,7 +19,11 @@
  * 4. News of day t: k ~ uniform{headlinesPerDay[0]..[1]} headlines; each independently carries the
  *    regime's sentiment (bull -> positive, flat -> neutral, bear -> negative) with probability
  *    `newsAccuracy`, else one of the other two sentiments with equal probability (misleading news).
- *    Text from headlines.ts, ending with "(Sentiment: positive|neutral|negative)".
+ *    Text from headlines.ts, ending with "(Sentiment: positive|neutral|negative)" unless `newsTags` is
+ *    false: then the headline's words alone carry its sentiment (e.g. "raises its full-year outlook" vs
+ *    "warns that weak demand ..."), a harder task that needs reading rather than tag matching. The tag
+ *    takes no draw, so one seed gives the same regimes, prices and headline words in both variants; the
+ *    series' `source` ends with ":tags=false" for the untagged one.
  *
  * Defaults give a slightly rising market (buy-and-hold expects about +0.01% a day) in which following
  * the news beats buy-and-hold on most seeds of 500 days, while noise dominates any single day
@@ -63,6 +67,8 @@ export interface SyntheticOptions {
   regimes?: Partial<Record<Regime, RegimeParams>>;
   /** Mean daily volume scale. Default 1e6. */
   baseVolume?: number;
+  /** Whether headlines end with their "(Sentiment: ...)" tag. Default true; false = the words alone. */
+  newsTags?: boolean;
 }
 
 export const SYNTHETIC_DEFAULTS = {
@@ -80,6 +86,7 @@ export const SYNTHETIC_DEFAULTS = {
     bear: { drift: -0.002, vol: 0.015 },
   } as Record<Regime, RegimeParams>,
   baseVolume: 1e6,
+  newsTags: true,
 };
 
 const regimeParams = z.strictObject({ drift: z.number().finite(), vol: z.number().finite().positive() });
@@ -97,6 +104,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   regimes: z.strictObject({ bull: regimeParams.optional(), flat: regimeParams.optional(), bear: regimeParams.optional() }).optional(),
   baseVolume: z.number().finite().positive().optional(),
+  newsTags: z.boolean().optional(),
 });
 
 export interface SyntheticMarket {
@@ -160,7 +168,7 @@ export function generateSyntheticMarket(opts: SyntheticOptions = {}): SyntheticM
         const others = SENTIMENTS.filter((x) => x !== truth);
         s = others[rng.int(2)]!;
       }
-      items.push({ kind: 'news', text: makeHeadline(rng, o.asset, s) });
+      items.push({ kind: 'news', text: makeHeadline(rng, o.asset, s, o.newsTags) });
     }
     text[t] = items;
   }
@@ -175,7 +183,8 @@ export function generateSyntheticMarket(opts: SyntheticOptions = {}): SyntheticM
 
   const series: MarketSeries = {
     asset: o.asset,
-    source: `synthetic:seed=${o.seed}:days=${n}`,
+    // The tagged variant keeps the historical source string; only the untagged one says so.
+    source: `synthetic:seed=${o.seed}:days=${n}${o.newsTags ? '' : ':tags=false'}`,
     dates,
     prices: close,
     ohlcv: { open, high, low, close: close.slice(), volume },

@@ -12,6 +12,10 @@
  * Finished work is never redone: a run directory with its final policy is reused, one with only a
  * checkpoint is resumed, and the report is rewritten after every asset (atomically), so a killed
  * reproduction continues where it stopped.
+ *
+ * Point-in-time: before any training, every target's test window is checked against the model's text
+ * cutoff (src/rl/point-in-time.ts; the LLM rows read the model, the MLP rows do not); the report notes
+ * the cutoff, and warns about each window that overlaps it (allow_text_overlap).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +27,7 @@ import { parseTrainConfig, type TrainConfig } from '../rl/config.js';
 import { loadRunSeries, testWindow } from '../rl/data.js';
 import { evaluateRun } from '../rl/evaluate.js';
 import { readRunRecord, runTraining, RUN_FILES } from '../rl/run.js';
+import { describePointInTime, runPointInTime, type PointInTime } from '../rl/point-in-time.js';
 import type { AgentResult, AssetResult, ReportInput, TrainingCurve, TrainingPoint } from '../report/types.js';
 import { writeReport } from '../report/write.js';
 import type { AssetSummary } from '../report/summary.js';
@@ -100,6 +105,31 @@ function asRun(r: BacktestResult, seed: number | null) {
   return { seed, positions: r.positions, returns: r.returns };
 }
 
+/**
+ * The report's point-in-time lines for the assets done: one note when every window starts after the
+ * model's cutoff, one warning per window that overlaps it. Random models read no text: no line.
+ */
+export function pointInTimeLines(assets: string[], checks: Map<string, PointInTime>): { notes: string[]; warnings: string[] } {
+  const notes: string[] = [], warnings: string[] = [];
+  // Windows that start after the cutoff, grouped by model (every target of a reproduction has the same one).
+  const clear = new Map<string, { p: PointInTime; starts: string[] }>();
+  for (const asset of assets) {
+    const p = checks.get(asset);
+    if (!p || p.model.startsWith('random:')) continue;
+    if (p.text_overlap) { warnings.push(`${asset}: ${describePointInTime(p)}`); continue; }
+    const key = JSON.stringify([p.model, p.text_cutoff]);
+    const group = clear.get(key) ?? { p, starts: [] };
+    group.starts.push(`${asset} ${p.test_start ?? 'n/a'}`);
+    clear.set(key, group);
+  }
+  for (const { p, starts } of clear.values()) {
+    notes.push(p.text_cutoff === null
+      ? `Point-in-time: model ${p.model} records no text cutoff (no text_cutoff in its flag_trader.json); test windows not checked.`
+      : `Point-in-time: model ${p.model} text cutoff ${p.text_cutoff}; every test window starts after it (${starts.join(', ')}).`);
+  }
+  return { notes, warnings };
+}
+
 export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult> {
   if (opts.seeds.length === 0) throw new Error('reproduce: at least one seed is needed');
   const log = opts.log ?? (() => {});
@@ -108,14 +138,26 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
   const backtests: BacktestResult[] = [];
   let written: { summaries: AssetSummary[]; files: string[] } = { summaries: [], files: [] };
   const baselines = ['buy-and-hold', ...opts.baselines.filter((b) => b !== 'buy-and-hold')];
+  const configOf = (target: ReproduceTarget, policy: 'llm' | 'mlp', seed: number): TrainConfig => parseTrainConfig({
+    ...opts.base,
+    policy, seed, data: target.data, format: target.format,
+    ...(target.train && { train_start: target.train.start, train_end: target.train.end }),
+    ...(target.test && { test_start: target.test.start, test_end: target.test.end }),
+  }, `reproduce ${target.asset} ${policy} seed ${seed}`);
+
+  // Every target's test window against the model's text cutoff, before the first run trains (the
+  // window and model do not depend on the seed).
+  const pointInTime = new Map<string, PointInTime>();
+  for (const target of opts.targets) {
+    const c = configOf(target, 'llm', opts.seeds[0]!);
+    const { series } = await loadRunSeries(c);
+    let p: PointInTime | null;
+    try { p = await runPointInTime(c, series); } catch (e) { throw new Error(`reproduce ${target.asset}: ${(e as Error).message}`); }
+    if (p) pointInTime.set(target.asset, p);
+  }
 
   for (const target of opts.targets) {
-    const configFor = (policy: 'llm' | 'mlp', seed: number): TrainConfig => parseTrainConfig({
-      ...opts.base,
-      policy, seed, data: target.data, format: target.format,
-      ...(target.train && { train_start: target.train.start, train_end: target.train.end }),
-      ...(target.test && { test_start: target.test.start, test_end: target.test.end }),
-    }, `reproduce ${target.asset} ${policy} seed ${seed}`);
+    const configFor = (policy: 'llm' | 'mlp', seed: number): TrainConfig => configOf(target, policy, seed);
 
     const trained: AgentResult = { name: 'flag-trader (PPO LLM)', kind: 'trained', runs: [] };
     const untrained: AgentResult = { name: 'LLM policy, untrained', kind: 'baseline', runs: [] };
@@ -123,7 +165,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
     let window: BacktestResult | undefined;
     for (const seed of opts.seeds) {
       const dir = await ensureRun(join(opts.out, 'runs', target.asset, `llm-seed${seed}`), configFor('llm', seed), `${target.asset} llm seed ${seed}`, opts);
-      const [r] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization });
+      const [r] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization, log });
       trained.runs.push(asRun(r!, seed));
       backtests.push({ ...r!, agent: `${trained.name} seed ${seed}` });
       window ??= r;
@@ -172,13 +214,16 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
     });
 
     // Rewrite the report after every asset: a stop later on keeps what is finished.
+    const pit = pointInTimeLines(assets.map((a) => a.asset), pointInTime);
     const input: ReportInput = {
       title: opts.title,
       notes: [
         ...(opts.notes ?? []),
         `seeds ${opts.seeds.join(', ')}; assets ${assets.map((a) => a.asset).join(', ')}`,
         ...opts.targets.filter((t) => t.note && assets.some((a) => a.asset === t.asset)).map((t) => `${t.asset}: ${t.note}`),
+        ...pit.notes,
       ],
+      ...(pit.warnings.length > 0 && { warnings: pit.warnings }),
       assets, training, bootstrapSeed: 0, bootstrapResamples: opts.bootstrapResamples ?? 2000,
     };
     written = writeReport(opts.out, input);

@@ -2,7 +2,8 @@
 // that loads like any other model folder.
 //
 // Cache layout: <cacheDir>/<hub host>/models--<org>--<name>/<revision>/{config.json, tokenizer.json,
-// tokenizer_config.json, model.safetensors | model.safetensors.index.json + shards, .snapshot.json}.
+// tokenizer_config.json, flag_trader.json when present, model.safetensors | model.safetensors.index.json
+// + shards, .snapshot.json}.
 // cacheDir defaults to $FLAG_TRADER_CACHE/hub, else ~/.cache/flag-trader/hub. Every file is streamed
 // to a temporary name and renamed when complete; .snapshot.json is written last, and a snapshot that
 // has it is used without any network access. A revision given as a branch name ("main") is therefore
@@ -18,6 +19,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { downloadFile, HubApiError } from '@huggingface/hub';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic.js';
+import { MODEL_META_FILE } from './meta.js';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 export const SNAPSHOT_MANIFEST = '.snapshot.json';
@@ -182,6 +184,7 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
   await fetchFile('config.json', true);
   await fetchFile('tokenizer.json', false);
   await fetchFile('tokenizer_config.json', false);
+  await fetchFile(MODEL_META_FILE, false); // our metadata (text cutoff), when the repository has one
   if (!(await fetchFile('model.safetensors', false))) {
     if (!(await fetchFile('model.safetensors.index.json', false))) {
       throw new Error(`${what}: the repository has neither model.safetensors nor model.safetensors.index.json`);

@@ -331,7 +331,8 @@ export class LlamaModel {
 
   /**
    * Inference through the trainable layers and the final norm with their CURRENT weights, keeping no
-   * activations: the final-normed hidden state [C] of the last position of a prompt whose frozen
+   * activations: the final-normed hidden states [outRows, C] of the last outRows positions (default 1;
+   * at most the rows after the last prefix mark or cached prefix) of a prompt whose frozen
    * boundary [T, C] is given (a work-buffer view, valid until the next call). Keys and values of the
    * K layers for cached prefixes of `ids` come from `cache`, and are stored there at each position of
    * `prefixLen` beyond the reused part, as frozenForward does. The entries depend on the trainable
@@ -341,7 +342,7 @@ export class LlamaModel {
    * T) whether or not a prefix is cached, so the result does not depend on the cache's state; it may
    * differ from trainableForward (one segment of T rows) in the last bits.
    */
-  topForward(ids: ArrayLike<number>, boundary: Float32Array, cache: PrefixCache, prefixLen: readonly number[] = []): Float32Array {
+  topForward(ids: ArrayLike<number>, boundary: Float32Array, cache: PrefixCache, prefixLen: readonly number[] = [], outRows = 1): Float32Array {
     const { C, KVH, D, eps } = this.dims;
     const KVD = KVH * D;
     const T = ids.length;
@@ -363,10 +364,10 @@ export class LlamaModel {
       work.length = P;
     }
     this.topTokens.reused += P;
-    // Every segment's top layer produces its last row; only the final segment's is used.
+    // Every segment's top layer produces its last row(s); only the final segment's are used.
     let last: Float32Array | undefined;
-    const segment = (end: number): void => {
-      last = this.runLayersOn(this.frozenLayers, this.L, boundary.subarray(P * C, end * C), work, 1);
+    const segment = (end: number, rows = 1): void => {
+      last = this.runLayersOn(this.frozenLayers, this.L, boundary.subarray(P * C, end * C), work, rows);
       this.topTokens.computed += end - P;
       P = end;
     };
@@ -380,9 +381,12 @@ export class LlamaModel {
         hidden: new Float32Array(0), // the top layers' outputs of a prefix are never needed again
       });
     }
-    segment(T);
-    const hidden = this.pool.get('topHidden', C);
-    this.backend.rmsnormForward(hidden, this.pool.get('topRstd', 1), last!, this.weights.norm, 1, C, eps);
+    if (!Number.isInteger(outRows) || outRows < 1 || outRows > T - P) {
+      throw new Error(`topForward: outRows must be an integer in 1..${T - P} (the rows after the last cached or marked prefix), got ${outRows}`);
+    }
+    segment(T, outRows);
+    const hidden = this.pool.get('topHidden', outRows * C);
+    this.backend.rmsnormForward(hidden, this.pool.get('topRstd', outRows), last!, this.weights.norm, outRows, C, eps);
     return hidden;
   }
 

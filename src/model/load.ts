@@ -4,6 +4,8 @@
 //   random:<name>           a built-in config (smollm2-135m, small, tiny) with seeded random weights
 //   random:<path>.json      random weights of that config.json; tokenizer.json beside it when present
 //   org/name[@revision]     a Hugging Face Hub model, downloaded into the cache (see hub.ts)
+// A folder (or Hub model) may also hold flag_trader.json (src/model/meta.ts): our metadata, whose
+// text_cutoff the point-in-time guard reads; it joins the fingerprint only when present.
 // The byte-level tokenizer stands in only for random specs without a tokenizer.json.
 //
 // Tensor checks: every tensor of tensorManifest(config) must be present with its shape. Extra tensors
@@ -23,6 +25,7 @@ import { builtinConfig, BUILTIN_CONFIGS } from './configs.js';
 import { randomWeights } from './random-init.js';
 import { ByteTokenizer, BYTE_VOCAB_SIZE, loadHfTokenizer, type TextTokenizer } from './tokenizer.js';
 import { downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
+import { MODEL_META_FILE, readModelMeta, type ModelMeta } from './meta.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readJson } from '../util/read-json.js';
 
@@ -49,6 +52,10 @@ export interface LoadedModel {
   source: 'folder' | 'hub' | 'random';
   /** sha256 over config + tensor files + tokenizer (or seed + config for random): names the model in run records. */
   fingerprint: string;
+  /** flag_trader.json of a folder or Hub model; null when absent (and for random models). */
+  meta: ModelMeta | null;
+  /** Last date of the pretraining text (meta.text_cutoff); null when not recorded. */
+  textCutoff: string | null;
 }
 
 export const HARMLESS_EXTRA_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
@@ -70,6 +77,25 @@ export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<L
     ...(opts.log ? { log: opts.log } : {}),
   });
   return { ...loadModelFolder(snap.dir, opts), spec, source: 'hub' };
+}
+
+/**
+ * The flag_trader.json of a model spec without loading its weights (the point-in-time guard runs
+ * before any model is loaded): null for random specs and folders without the file. A Hub model is
+ * downloaded into the cache as loadModel would (the later load then reads the cache).
+ */
+export async function loadModelMeta(spec: string, opts: Pick<LoadOptions, 'cacheDir' | 'hubUrl' | 'revision' | 'log'> = {}): Promise<ModelMeta | null> {
+  if (spec.startsWith('random:')) return null;
+  if (existsSync(spec)) return statSync(spec).isDirectory() ? readModelMeta(spec) : null;
+  const hub = parseHubId(spec);
+  if (!hub) return null; // loadModel names the bad spec
+  const snap = await downloadModel(hub.repo, {
+    revision: hub.revision ?? opts.revision,
+    ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
+    ...(opts.hubUrl !== undefined ? { hubUrl: opts.hubUrl } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  return readModelMeta(snap.dir);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,7 +135,7 @@ function loadRandom(spec: string, opts: LoadOptions): LoadedModel {
   h.update(`config ${canonicalConfigJson(config)}\n`);
   h.update(`random seed ${seed}\n`);
   h.update(`tokenizer ${tokenizerHash}\n`);
-  return { config, weights, tokenizer, spec, source: 'random', fingerprint: h.digest('hex') };
+  return { config, weights, tokenizer, spec, source: 'random', fingerprint: h.digest('hex'), meta: null, textCutoff: null };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,13 +189,16 @@ export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = 
 
   const files = weightFiles(dir);
   const weights = readCheckpointWeights(dir, config, files);
+  const meta = readModelMeta(dir);
 
   const h = createHash('sha256');
   h.update('flag-trader model v1\n');
   h.update(`config ${canonicalConfigJson(config)}\n`);
   for (const f of [...files].sort()) h.update(`file ${basename(f)} ${sha256File(f)}\n`);
   h.update(`tokenizer ${tokenizerHash}\n`);
-  return { config, weights, tokenizer, fingerprint: h.digest('hex') };
+  // Only when present, so folders without it keep the fingerprints their runs recorded.
+  if (meta) h.update(`meta ${sha256File(join(dir, MODEL_META_FILE))}\n`);
+  return { config, weights, tokenizer, fingerprint: h.digest('hex'), meta, textCutoff: meta?.text_cutoff ?? null };
 }
 
 /** The safetensors files of a folder: model.safetensors, else the shards of the index (as HF picks them). */

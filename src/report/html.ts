@@ -30,7 +30,7 @@ export function renderHtml(input: ReportInput, summaries: AssetSummary[], markdo
     training: input.training.map((t) => ({
       label: `${t.asset} seed ${t.seed}`,
       update: t.points.map((p) => Number(p.update ?? 0)),
-      episodeReturn: t.points.map((p) => numOrNull(p.mean_episode_return)),
+      episodeReturn: t.points.map((p) => numOrNull(p.episode_return)),
       entropy: t.points.map((p) => numOrNull(p.entropy)),
       klRef: t.points.map((p) => numOrNull(p.kl_ref)),
       valueLoss: t.points.map((p) => numOrNull(p.value_loss)),
@@ -47,10 +47,10 @@ h1 { font-size: 1.6rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #dde
 table { border-collapse: collapse; margin: .6rem 0 1rem; } td, th { padding: .25rem .6rem; border-bottom: 1px solid #eef; text-align: right; }
 td:first-child, th:first-child { text-align: left; } .trained { font-weight: 600; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; } .chart { position: relative; height: 280px; }
-.notes { color: #556; } details { margin-top: 2rem; } pre { white-space: pre-wrap; font-size: 12px; }
+.notes { color: #556; } .warning { background: #fff3cd; border: 1px solid #e0b100; padding: .5rem .8rem; font-weight: 600; } details { margin-top: 2rem; } pre { white-space: pre-wrap; font-size: 12px; }
 </style></head><body>
 <h1>${esc(input.title)}</h1>
-<ul class="notes">${input.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>
+${(input.warnings ?? []).map((w) => `<p class="warning">Warning: ${esc(w)}</p>\n`).join('')}<ul class="notes">${input.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>
 <p class="notes">CR, AV and MDD in percent; SR annualised, zero risk-free rate; mean ± std over seeds; the last column is a
 95% paired block-bootstrap interval of the Sharpe difference against Buy &amp; Hold.</p>
 <div id="assets">${tables}</div>

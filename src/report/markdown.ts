@@ -7,6 +7,7 @@ const pm = (s: Stat, d = 2) => (s.n > 1 ? `${fmt(s.mean, d)} ± ${fmt(s.std, d)}
 /** The report as Markdown: one table per asset (mean ± std over seeds) and the Sharpe-difference CIs. */
 export function renderMarkdown(input: ReportInput, summaries: AssetSummary[]): string {
   const lines: string[] = [`# ${input.title}`, ''];
+  for (const w of input.warnings ?? []) lines.push(`> **Warning:** ${w}`, '');
   for (const n of input.notes) lines.push(`- ${n}`);
   lines.push('', 'CR, AV and MDD in percent; SR annualised with a zero risk-free rate; mean ± sample std over seeds where an agent has several runs.', '');
   for (const s of summaries) {

@@ -42,6 +42,8 @@ export interface ReportInput {
   title: string;
   /** Free-form lines shown under the title (protocol, config, code version). */
   notes: string[];
+  /** Lines shown prominently under the title: results that may not be what they seem (e.g. an allowed text overlap). */
+  warnings?: string[];
   assets: AssetResult[];
   training: TrainingCurve[];
   /** Seed of the bootstrap resampling. */

@@ -12,6 +12,6 @@ export function writeReport(dir: string, input: ReportInput): { summaries: Asset
   const files = [join(dir, 'report.md'), join(dir, 'report.html'), join(dir, 'report.json')];
   writeFileAtomic(files[0]!, md);
   writeFileAtomic(files[1]!, renderHtml(input, summaries, md));
-  writeFileAtomic(files[2]!, JSON.stringify({ title: input.title, notes: input.notes, summaries }, null, 2));
+  writeFileAtomic(files[2]!, JSON.stringify({ title: input.title, notes: input.notes, ...(input.warnings?.length ? { warnings: input.warnings } : {}), summaries }, null, 2));
   return { summaries, files };
 }

@@ -51,6 +51,7 @@ const schema = z.strictObject({
   model_seed: z.number().int().default(0).describe('Seed of random:<config> model weights (the stand-in "pretrained" base; fixed across run seeds like a real checkpoint).'),
   tokenizer: z.string().min(1).nullable().default(null).describe('LLM: tokenizer.json to use instead of the model folder\'s (e.g. SmolLM2\'s with random:smollm2-135m); null = the model\'s own, or the built-in byte tokenizer for random models.'),
   policy_head: z.enum(['lm', 'linear']).default('lm').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
+  head_input: z.enum(['last', 'mean']).default('last').describe('LLM: what the policy and value heads read: `last` = the answer position\'s final hidden state; `mean` = the mean of the final hidden states of every position after the system turn (market, account, answer prefix).'),
   prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first.'),
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
 
@@ -65,11 +66,13 @@ const schema = z.strictObject({
   ticker: z.string().min(1).nullable().default(null).describe('Ticker to select from a long-format file.'),
   price_column: z.string().min(1).nullable().default(null).describe('Price column of a CSV file; null = the loader default (Adj Close).'),
   synthetic_seed: z.number().int().default(1).describe('Seed of the built-in synthetic market (fixed across run seeds, so seeds train on the same market).'),
+  synthetic_news_tags: z.boolean().default(true).describe('Whether the built-in synthetic market\'s headlines end with their "(Sentiment: ...)" tag; false = the words alone carry the sentiment (same seed, same prices and words).'),
   synthetic_days: z.number().int().min(10).default(2000).describe('Length of the built-in synthetic market in business days.'),
   train_start: isoDate.nullable().default(null).describe('First date of the training window; null = the series\' first date.'),
   train_end: isoDate.nullable().default(null).describe('Last date of the training window; null = the date at 70% of the series.'),
   test_start: isoDate.nullable().default(null).describe('First date of the test window (evaluate); null = the first date after train_end.'),
   test_end: isoDate.nullable().default(null).describe('Last date of the test window (evaluate); null = the series\' last date.'),
+  allow_text_overlap: z.boolean().default(false).describe('LLM: run even when the test window starts on or before the model\'s text_cutoff (flag_trader.json), so its pretraining text covers the evaluated period; recorded in the run and the report.'),
 
   // ---- environment ----
   mode: z.enum(['benchmark', 'account']).default('benchmark').describe('Trading semantics: `benchmark` (positions +1/-1/0, log-return reward) or `account` (cash and shares).'),

@@ -23,14 +23,15 @@ export interface DataRecord {
   sha256: string;
 }
 
-export type DataFields = Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'synthetic_seed' | 'synthetic_days'>;
+export type DataFields = Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'synthetic_seed' | 'synthetic_days' | 'synthetic_news_tags'>;
 
 export async function loadRunSeries(c: DataFields): Promise<{ series: MarketSeries; record: DataRecord }> {
   if (c.data === 'synthetic') {
-    const series = syntheticMarket({ seed: c.synthetic_seed, days: c.synthetic_days });
+    const series = syntheticMarket({ seed: c.synthetic_seed, days: c.synthetic_days, newsTags: c.synthetic_news_tags });
     const h = createHash('sha256');
     h.update(JSON.stringify({ dates: series.dates, prices: Array.from(series.prices), text: series.text ?? null }));
-    return { series, record: { source: `synthetic:seed=${c.synthetic_seed}:days=${c.synthetic_days}`, sha256: h.digest('hex') } };
+    // The generator's own source string ("synthetic:seed=S:days=N", plus ":tags=false" for untagged news).
+    return { series, record: { source: series.source, sha256: h.digest('hex') } };
   }
   const path = resolve(c.data);
   const series = await loadSeries({

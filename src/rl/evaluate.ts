@@ -5,6 +5,9 @@
  *
  * The market settings (mode, lookback, costs) are the run's, so the policy sees observations shaped
  * as in training. The data and test window default to the run's and can be overridden.
+ *
+ * Point-in-time: a window starting on or before the text cutoff of the run's model is refused (before
+ * the model is loaded) unless allowed, by the option or by the run's own allow_text_overlap.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +19,8 @@ import { loadParamsInto, readPolicyTensors } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { loadRunSeries, testWindow } from './data.js';
 import { createPolicy } from './policies.js';
+import { checkTextCutoff, describePointInTime, policyReadsModel } from './point-in-time.js';
+import { loadModelMeta } from '../model/load.js';
 import { PolicyAgent } from './policy-agent.js';
 import { readRunRecord, RUN_FILES } from './run.js';
 
@@ -33,6 +38,10 @@ export interface EvaluateOptions {
   annualization?: Annualization;
   /** `trained` (default) or `initial`: the untrained policy of the same seed, for comparison. */
   weights?: 'trained' | 'initial';
+  /** Evaluate even when the window starts on or before the model's text cutoff (default: the run's allow_text_overlap). */
+  allowTextOverlap?: boolean;
+  /** Warnings (an allowed text overlap), one line each. */
+  log?: (message: string) => void;
 }
 
 export const DEFAULT_BASELINES = ['buy-and-hold', 'momentum', 'sma-crossover'];
@@ -48,6 +57,18 @@ export function trainedWeightsPath(run: string): string {
 export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult[]> {
   const record = readRunRecord(opts.run);
   const runConfig = record.config;
+  const c: TrainConfig = { ...runConfig, ...opts.overrides };
+  const { series } = await loadRunSeries(c);
+  const window = testWindow(series, c);
+  if (policyReadsModel(runConfig.policy)) {
+    // The cutoff the run recorded; runs from before the check have none recorded: read the model's file.
+    const cutoff = record.point_in_time !== undefined && record.point_in_time !== null
+      ? record.point_in_time.text_cutoff
+      : (await loadModelMeta(runConfig.model))?.text_cutoff ?? null;
+    const allowOverlap = opts.allowTextOverlap ?? runConfig.allow_text_overlap;
+    const { overlap } = checkTextCutoff({ cutoff, testStart: window.start, model: runConfig.model, allowOverlap });
+    if (overlap) opts.log?.('warning: ' + describePointInTime({ model: runConfig.model, text_cutoff: cutoff, test_start: window.start, text_overlap: true }));
+  }
   const policy = await createPolicy(runConfig);
   if (policy.fingerprint !== record.hashes.model) {
     throw new Error(`${opts.run}: the policy built from its config has fingerprint ${policy.fingerprint}, but the run recorded ${record.hashes.model}`);
@@ -58,9 +79,6 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult
     loadParamsInto(policy.params(), readPolicyTensors(path).params, path);
   }
 
-  const c: TrainConfig = { ...runConfig, ...opts.overrides };
-  const { series } = await loadRunSeries(c);
-  const window = testWindow(series, c);
   const common = {
     start: window.start, end: window.end, mode: c.mode, costBps: c.cost_bps, lookback: c.lookback,
     feeBps: c.fee_bps, allowShort: c.allow_short,

@@ -38,6 +38,13 @@ export interface LlmPolicyOptions {
   /** K trainable top layers (1..num_hidden_layers). */
   trainableLayers: number;
   head: 'lm' | 'linear';
+  /**
+   * Which positions the heads read: `last` = the answer position (the LM's next-token state);
+   * `mean` = the mean of the final-normed states of every position after the system turn (the
+   * day's market, the account and the answer prefix), so the heads see what the model made of each
+   * part of the text directly rather than only through the last position's attention. Default last.
+   */
+  headInput?: HeadInput;
   /** Seed of the linear head's initialisation (ignored by the lm head). */
   seed: number;
   /** Prompt settings (mode wording, budgets). Token budgets are counted with the model's tokenizer. */
@@ -81,6 +88,8 @@ export interface LlmSpeedups {
    */
   sharedPrefix: boolean;
 }
+
+export type HeadInput = 'last' | 'mean';
 
 export const NO_SPEEDUPS: Readonly<LlmSpeedups> = {
   trimMarks: false, tokenMemo: false, stableMarket: false, referenceCache: false, rolloutCache: false, sharedPrefix: false,
@@ -126,7 +135,7 @@ export interface LlmInput {
   prefixLens: number[];
 }
 
-interface Handle { acts: TrainableActivations; out: PolicyOutput; h: Float32Array }
+interface Handle { acts: TrainableActivations; out: PolicyOutput; h: Float32Array; rows: number }
 
 export class LlmPolicy implements ActorCritic<LlmInput> {
   readonly kind = 'llm';
@@ -143,6 +152,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private refActs: TrainableActivations | undefined;
   private readonly promptOptions: PromptOptions;
   readonly speedups: Readonly<LlmSpeedups>;
+  readonly headInput: HeadInput;
   /** Token ids of mark prefixes and of budget counts (tokenMemo). */
   private readonly markMemo = new TokenMemo(1024);
   private readonly countMemo = new TokenMemo(2048); // the budget's candidates of recurring days
@@ -178,6 +188,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     // The reference copies the initial trainable weights (before any update) and shares the frozen part.
     this.reference = this.model.snapshot();
     this.speedups = { ...ALL_SPEEDUPS, ...o.speedups };
+    this.headInput = o.headInput ?? 'last';
+    if (this.headInput !== 'last' && this.headInput !== 'mean') throw new Error(`head input must be 'last' or 'mean', got '${String(this.headInput)}'`);
     // The top-K entries of a prefix take K / (L - K) of the frozen entry's bytes: the same share of memory.
     const topBytes = Math.ceil((o.prefixCacheBytes ?? 256 * 2 ** 20) * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));
     if (this.speedups.referenceCache) this.refCache = new PrefixCache(topBytes);
@@ -192,7 +204,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.promptOptions = { ...o.prompt, ...(maxTokens !== undefined && { countTokens: count }) };
     this.fingerprint = createHash('sha256').update(JSON.stringify({
       model: o.model.fingerprint, K: o.trainableLayers, head: o.head, seed: o.head === 'linear' ? o.seed : null,
-      prompt: o.prompt, actionIds: this.actionIds,
+      prompt: o.prompt, actionIds: this.actionIds, ...(this.headInput !== 'last' && { headInput: this.headInput }),
     })).digest('hex').slice(0, 16);
   }
 
@@ -290,7 +302,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
         const before = this.model.topTokens.computed;
         // Only the system turn recurs within a rollout (a day comes back in a later episode, after the
         // weights have changed): storing the market sections too would copy megabytes for nothing.
-        const h = this.model.topForward(input.ids, input.boundary, cache, input.prefixLens.slice(0, 1));
+        const rows = this.headRows(input);
+        const h = this.pool(this.model.topForward(input.ids, input.boundary, cache, input.prefixLens.slice(0, 1), rows), rows);
         this.profiler?.count('rollout_tokens', this.model.topTokens.computed - before);
         const out = this.policyHead.forward(h);
         return { logProbs: out.logProbs, value: this.valueHead.forward(h), handle: null };
@@ -301,11 +314,12 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       const prefix = needsGrad && this.inMinibatch && this.speedups.sharedPrefix ? this.sharedFor(input) : undefined;
       if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.S ?? 0));
       // One activation set is reused: PPO runs backward right after its forward (policy.ts contract).
-      this.acts = this.model.trainableForward(input.boundary, input.ids.length, { ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
-      const h = this.acts.hidden; // [C] final-normed hidden state at the answer position
+      const rows = this.headRows(input);
+      this.acts = this.model.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
+      const h = this.pool(this.acts.hidden, rows); // [C] what the heads read (headInput)
       const out = this.policyHead.forward(h);
       const value = this.valueHead.forward(h);
-      const handle: Handle = { acts: this.acts, out, h };
+      const handle: Handle = { acts: this.acts, out, h, rows };
       return { logProbs: out.logProbs, value, handle };
     });
   }
@@ -348,11 +362,17 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   private backwardImpl(handle: unknown, dLogProbs: Float64Array, dValue: number): void {
-    const { acts, out, h } = handle as Handle;
+    const { acts, out, h, rows } = handle as Handle;
     const dh = new Float32Array(this.C);
     this.policyHead.backward(h, out, dLogProbs, dh);
     this.valueHead.backward(h, dValue, dh);
-    this.model.trainableBackward(acts, dh);
+    // The mean's backward: each pooled row gets dh / rows.
+    let dHidden = dh;
+    if (rows > 1) {
+      dHidden = new Float32Array(rows * this.C);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < this.C; c++) dHidden[r * this.C + c] = dh[c]! / rows;
+    }
+    this.model.trainableBackward(acts, dHidden);
   }
 
   params(): Param[] {
@@ -364,16 +384,39 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       const cache = this.refCache;
       return timed(this.profiler, 'reference', () => {
         const before = this.reference.topTokens.computed;
-        const h = this.reference.topForward(input.ids, input.boundary, cache, input.prefixLens);
+        const rows = this.headRows(input);
+        // Pooling reads the rows after the system turn, so only the system turn's keys/values may come from the cache.
+        const marks = this.headInput === 'mean' ? input.prefixLens.slice(0, 1) : input.prefixLens;
+        const h = this.pool(this.reference.topForward(input.ids, input.boundary, cache, marks, rows), rows);
         this.profiler?.count('reference_tokens', this.reference.topTokens.computed - before);
         return this.refHead.forward(h).logProbs;
       });
     }
     this.profiler?.count('reference_tokens', input.ids.length);
     return timed(this.profiler, 'reference', () => {
-      this.refActs = this.reference.trainableForward(input.boundary, input.ids.length, this.refActs ? { reuse: this.refActs } : {});
-      return this.refHead.forward(this.refActs.hidden).logProbs;
+      const rows = this.headRows(input);
+      this.refActs = this.reference.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.refActs && { reuse: this.refActs }) });
+      return this.refHead.forward(this.pool(this.refActs.hidden, rows)).logProbs;
     });
+  }
+
+  /** How many final positions the heads read: 1 (last), or every position after the system turn (mean). */
+  private headRows(input: LlmInput): number {
+    if (this.headInput === 'last') return 1;
+    return input.ids.length - (input.prefixLens[0] ?? 0);
+  }
+
+  /** h[C] = the mean of hidden rows [rows, C] (float64 sums); the row itself when rows = 1. */
+  private pool(hidden: Float32Array, rows: number): Float32Array {
+    if (rows === 1) return hidden.length === this.C ? hidden : hidden.subarray(0, this.C);
+    const C = this.C;
+    const h = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) sum += hidden[r * C + c]!;
+      h[c] = sum / rows;
+    }
+    return h;
   }
 
   beginRollout(): void {

@@ -1,7 +1,9 @@
 /**
  * A training run on disk. The run directory holds:
  *   config.json             the full config, the derived batch numbers, and the run's provenance:
- *                           sha256 of the data, the policy's model fingerprint, the code version
+ *                           sha256 of the data, the policy's model fingerprint, the code version;
+ *                           point_in_time: the model's text cutoff, the test window start it was
+ *                           checked against and whether they overlap (src/rl/point-in-time.ts)
  *   metrics.jsonl           one JSON line per update (UpdateMetrics), appended as each update ends
  *   checkpoint.safetensors  the latest checkpoint (every checkpoint_every updates and after the last)
  *   policy.safetensors      the final trained parameters (written when the run completes)
@@ -21,6 +23,7 @@ import { loadCheckpoint, loadParamsInto, saveCheckpoint, savePolicy } from './ch
 import { parseTrainConfig, runShape, type TrainConfig } from './config.js';
 import { loadRunSeries, trainWindow, type DataRecord, type WindowIndices } from './data.js';
 import { createPolicy } from './policies.js';
+import { describePointInTime, runPointInTime, type PointInTime } from './point-in-time.js';
 import { countParams, type ActorCritic } from './policy.js';
 import { PpoTrainer, type UpdateMetrics } from './ppo.js';
 import { codeVersion, type CodeVersion } from './provenance.js';
@@ -40,6 +43,8 @@ export interface RunRecord {
   train_window: { start: string; end: string; prices: number };
   policy: { kind: string; parameters: number };
   hashes: { data: DataRecord; model: string; code: CodeVersion };
+  /** The text-cutoff check of the run's test window; null for policies that read no model. Absent in runs made before the check existed. */
+  point_in_time?: PointInTime | null;
 }
 
 export interface TrainRunOptions {
@@ -115,6 +120,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
 
   const { series, record: data } = await loadRunSeries(config);
   const window = trainWindow(series, config);
+  // Before the model is loaded and before any update: a run whose test window its model has read about fails now.
+  const pointInTime = await runPointInTime(config, series);
+  if (pointInTime?.text_overlap) log(`warning: ${describePointInTime(pointInTime)}`);
   const policy: ActorCritic = await createPolicy(config);
   const shape = runShape(config);
   const record: RunRecord = {
@@ -126,6 +134,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     train_window: { start: window.start, end: window.end, prices: window.endIndex - window.startIndex + 1 },
     policy: { kind: policy.kind, parameters: countParams(policy.params()) },
     hashes: { data, model: policy.fingerprint, code: codeVersion() },
+    point_in_time: pointInTime,
   };
 
   const trainer = new PpoTrainer(policy, makeTrainEnvs(series, window, config), config);
