@@ -190,3 +190,51 @@ test('stableMarket: under a token budget a day\'s market section does not depend
   }
   assert.ok(fallbacks > 0, 'the fallback produced a prompt at least once');
 }));
+
+test('head_input mean: the heads read the mean final hidden state of the rows after the system turn, the same with and without the speedups', async () => {
+  const model = await loadModel('random:tiny', { seed: 4 });
+  const mk = (speedups: Readonly<LlmSpeedups>) => new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'linear', headInput: 'mean', seed: 1, prompt: { mode: 'benchmark', style: 'compact' }, speedups });
+  const fast = mk(ALL_SPEEDUPS), plain = mk(NO_SPEEDUPS);
+  // An independent route to the same numbers: the whole decoder's final-normed rows, averaged here.
+  const { LlamaModel } = await import('../src/model/llama.js');
+  const whole = new LlamaModel(model.config, model.weights, getBackend(), { trainableLayers: 1 });
+  const obs = observations();
+  fast.beginRollout();
+  for (const o of obs) {
+    const x = fast.encode(o), y = plain.encode(o);
+    const S = x.prefixLens[0]!;
+    const rows = x.ids.length - S;
+    const hidden = whole.forward(x.ids, { outRows: rows });
+    const C = model.config.hidden_size;
+    const h = new Float64Array(C);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) h[c] += hidden[r * C + c]! / rows;
+    // The linear head's logits by hand from h.
+    const head = fast.params().find((p) => p.name === 'policy_head.weight')!, bias = fast.params().find((p) => p.name === 'policy_head.bias')!;
+    const z = [0, 1, 2].map((a) => { let t = bias.data[a]!; for (let c = 0; c < C; c++) t += head.data[a * C + c]! * h[c]!; return t; });
+    const lse = Math.log(z.reduce((s, v) => s + Math.exp(v), 0));
+    const a = fast.forward(x, false), b = plain.forward(y, false);
+    assert.ok(maxAbsDiff(a.logProbs, z.map((v) => v - lse)) < 1e-5, `rollout log-probs from the pooled state on ${o.date}`);
+    assert.ok(maxAbsDiff(a.logProbs, b.logProbs) < 1e-5, `cached and plain rollouts agree on ${o.date}`);
+    assert.ok(maxAbsDiff(fast.referenceLogProbs(x), plain.referenceLogProbs(y)) < 1e-5, `reference on ${o.date}`);
+    const g = plain.forward(y, true);
+    assert.ok(maxAbsDiff(g.logProbs, b.logProbs) < 1e-5, 'the training forward reads the same rows');
+  }
+  fast.endRollout();
+  // The update path with the shared system turn gives the same gradients as the plain one.
+  const grads = (p: LlmPolicy) => {
+    for (const q of p.params()) q.grad.fill(0);
+    p.beginMinibatch?.();
+    for (const o of obs.slice(0, 3)) {
+      const s = p.forward(p.encode(o), true);
+      p.backward(s.handle, Float64Array.from([0.3, -0.5, 0.2]), 0.7);
+    }
+    p.endMinibatch?.();
+    return p.params().map((q) => q.grad.slice());
+  };
+  const gf = grads(fast), gp = grads(plain);
+  gf.forEach((g, i) => {
+    const scale = Math.max(1e-6, ...Array.from(gp[i]!, Math.abs));
+    assert.ok(maxAbsDiff(g, gp[i]!) / scale < 1e-3, `gradient ${i}`);
+    assert.ok(scale > 1e-6, `gradient ${i} is not zero`);
+  });
+});

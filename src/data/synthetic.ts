@@ -183,8 +183,8 @@ export function generateSyntheticMarket(opts: SyntheticOptions = {}): SyntheticM
 
   const series: MarketSeries = {
     asset: o.asset,
-    // The tagged variant keeps the historical source string; only the untagged one says so.
-    source: `synthetic:seed=${o.seed}:days=${n}${o.newsTags ? '' : ':tags=false'}`,
+    // The default market keeps the historical source string; other news settings say so.
+    source: `synthetic:seed=${o.seed}:days=${n}${o.newsAccuracy === SYNTHETIC_DEFAULTS.newsAccuracy ? '' : `:news_accuracy=${o.newsAccuracy}`}${o.newsTags ? '' : ':tags=false'}`,
     dates,
     prices: close,
     ohlcv: { open, high, low, close: close.slice(), volume },

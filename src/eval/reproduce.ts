@@ -61,6 +61,12 @@ export interface ReproduceOptions {
   base: Record<string, unknown>;
   /** Also train the MLP ablation on the same windows and seeds. */
   mlpAblation: boolean;
+  /**
+   * LLM ablations trained on the same windows and seeds, each a row of the report: `key` names its run
+   * folders (runs/<ASSET>/<key>-seed<S>/), `overrides` are config fields over the base (e.g. the same
+   * shape with random weights: { model: 'random:tiny' }).
+   */
+  llmVariants?: Array<{ name: string; key: string; overrides: Record<string, unknown> }>;
   /** Also evaluate each run's untrained initial policy. */
   untrained: boolean;
   /** Rule baselines by registry name (Buy & Hold is always included). */
@@ -162,6 +168,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
     const trained: AgentResult = { name: 'flag-trader (PPO LLM)', kind: 'trained', runs: [] };
     const untrained: AgentResult = { name: 'LLM policy, untrained', kind: 'baseline', runs: [] };
     const mlp: AgentResult = { name: 'PPO MLP (ablation)', kind: 'trained', runs: [] };
+    const variants = (opts.llmVariants ?? []).map((v) => ({ ...v, result: { name: v.name, kind: 'trained', runs: [] } as AgentResult }));
     let window: BacktestResult | undefined;
     for (const seed of opts.seeds) {
       const dir = await ensureRun(join(opts.out, 'runs', target.asset, `llm-seed${seed}`), configFor('llm', seed), `${target.asset} llm seed ${seed}`, opts);
@@ -173,6 +180,13 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
       if (opts.untrained) {
         const [u] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization, weights: 'initial' });
         untrained.runs.push(asRun(u!, seed));
+      }
+      for (const v of variants) {
+        const c = parseTrainConfig({ ...configFor('llm', seed), ...v.overrides }, `reproduce ${target.asset} ${v.key} seed ${seed}`);
+        const vdir = await ensureRun(join(opts.out, 'runs', target.asset, `${v.key}-seed${seed}`), c, `${target.asset} ${v.key} seed ${seed}`, opts);
+        const [m] = await evaluateRun({ run: vdir, baselines: [], annualization: target.annualization, log });
+        v.result.runs.push(asRun(m!, seed));
+        backtests.push({ ...m!, agent: `${v.name} seed ${seed}` });
       }
       if (opts.mlpAblation) {
         const mdir = await ensureRun(join(opts.out, 'runs', target.asset, `mlp-seed${seed}`), configFor('mlp', seed), `${target.asset} mlp seed ${seed}`, opts);
@@ -203,7 +217,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
       others.push({ name: extra.name, kind: extra.kind, runs: [asRun(r, null)] });
     }
     const bh = others[0]!;
-    const agents = [bh, trained, ...(opts.mlpAblation ? [mlp] : []), ...(opts.untrained ? [untrained] : []), ...others.slice(1)];
+    const agents = [bh, trained, ...variants.map((v) => v.result), ...(opts.mlpAblation ? [mlp] : []), ...(opts.untrained ? [untrained] : []), ...others.slice(1)];
     const dates = window!.dates;
     const i0 = series.dates.indexOf(dates[0]!);
     assets.push({

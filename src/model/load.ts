@@ -3,6 +3,7 @@
 //                           shards) + tokenizer.json (+ tokenizer_config.json when present)
 //   random:<name>           a built-in config (smollm2-135m, small, tiny) with seeded random weights
 //   random:<path>.json      random weights of that config.json; tokenizer.json beside it when present
+//   <name>                  a model shipped in the project's models/ folder (project-models.ts)
 //   org/name[@revision]     a Hugging Face Hub model, downloaded into the cache (see hub.ts)
 // A folder (or Hub model) may also hold flag_trader.json (src/model/meta.ts): our metadata, whose
 // text_cutoff the point-in-time guard reads; it joins the fingerprint only when present.
@@ -24,6 +25,7 @@ import { parseLlamaConfig, toHfConfigJson, canonicalConfigJson } from './parse-c
 import { builtinConfig, BUILTIN_CONFIGS } from './configs.js';
 import { randomWeights } from './random-init.js';
 import { ByteTokenizer, BYTE_VOCAB_SIZE, loadHfTokenizer, type TextTokenizer } from './tokenizer.js';
+import { projectModelDir } from './project-models.js';
 import { downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
 import { MODEL_META_FILE, readModelMeta, type ModelMeta } from './meta.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -62,6 +64,8 @@ export const HARMLESS_EXTRA_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb
 
 export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   if (spec.startsWith('random:')) return loadRandom(spec, opts);
+  const shipped = existsSync(spec) ? null : projectModelDir(spec);
+  if (shipped) return { ...loadModelFolder(shipped, opts), spec, source: 'folder' };
   if (existsSync(spec)) {
     if (!statSync(spec).isDirectory()) throw new Error(`${spec}: expected a model folder (config.json, *.safetensors, tokenizer.json), got a file`);
     return { ...loadModelFolder(spec, opts), spec, source: 'folder' };
@@ -87,6 +91,8 @@ export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<L
 export async function loadModelMeta(spec: string, opts: Pick<LoadOptions, 'cacheDir' | 'hubUrl' | 'revision' | 'log'> = {}): Promise<ModelMeta | null> {
   if (spec.startsWith('random:')) return null;
   if (existsSync(spec)) return statSync(spec).isDirectory() ? readModelMeta(spec) : null;
+  const shipped = projectModelDir(spec);
+  if (shipped) return readModelMeta(shipped);
   const hub = parseHubId(spec);
   if (!hub) return null; // loadModel names the bad spec
   const snap = await downloadModel(hub.repo, {

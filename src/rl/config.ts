@@ -66,6 +66,7 @@ const schema = z.strictObject({
   ticker: z.string().min(1).nullable().default(null).describe('Ticker to select from a long-format file.'),
   price_column: z.string().min(1).nullable().default(null).describe('Price column of a CSV file; null = the loader default (Adj Close).'),
   synthetic_seed: z.number().int().default(1).describe('Seed of the built-in synthetic market (fixed across run seeds, so seeds train on the same market).'),
+  synthetic_news_accuracy: z.number().min(0).max(1).default(0.7).describe('Probability that a headline of the built-in synthetic market carries its regime\'s sentiment (else one of the other two): how informative the news are.'),
   synthetic_news_tags: z.boolean().default(true).describe('Whether the built-in synthetic market\'s headlines end with their "(Sentiment: ...)" tag; false = the words alone carry the sentiment (same seed, same prices and words).'),
   synthetic_days: z.number().int().min(10).default(2000).describe('Length of the built-in synthetic market in business days.'),
   train_start: isoDate.nullable().default(null).describe('First date of the training window; null = the series\' first date.'),

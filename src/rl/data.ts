@@ -23,11 +23,11 @@ export interface DataRecord {
   sha256: string;
 }
 
-export type DataFields = Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'synthetic_seed' | 'synthetic_days' | 'synthetic_news_tags'>;
+export type DataFields = Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'synthetic_seed' | 'synthetic_days' | 'synthetic_news_tags' | 'synthetic_news_accuracy'>;
 
 export async function loadRunSeries(c: DataFields): Promise<{ series: MarketSeries; record: DataRecord }> {
   if (c.data === 'synthetic') {
-    const series = syntheticMarket({ seed: c.synthetic_seed, days: c.synthetic_days, newsTags: c.synthetic_news_tags });
+    const series = syntheticMarket({ seed: c.synthetic_seed, days: c.synthetic_days, newsTags: c.synthetic_news_tags, newsAccuracy: c.synthetic_news_accuracy });
     const h = createHash('sha256');
     h.update(JSON.stringify({ dates: series.dates, prices: Array.from(series.prices), text: series.text ?? null }));
     // The generator's own source string ("synthetic:seed=S:days=N", plus ":tags=false" for untagged news).
