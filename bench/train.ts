@@ -18,7 +18,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { getBackend } from '../src/kernels/index.js';
-import { parseTrainConfig, runShape, type TrainConfig } from '../src/rl/config.js';
+import { PAPER_PPO, parseTrainConfig, runShape, type TrainConfig } from '../src/rl/config.js';
 import { loadRunSeries, trainWindow } from '../src/rl/data.js';
 import { ALL_SPEEDUPS, NO_SPEEDUPS, type LlmPolicy, type LlmSpeedups } from '../src/rl/llm-policy.js';
 import { createLlmPolicy } from '../src/rl/policies.js';
@@ -135,7 +135,9 @@ interface Variant {
 
 function benchConfig(o: TrainBenchOptions): TrainConfig {
   const hasTokenizer = o.tokenizer !== undefined;
+  // The paper's setting (its PPO values and the LM head at the last position), as configs/paper-smollm2.yaml.
   return parseTrainConfig({
+    ...PAPER_PPO, policy_head: 'lm', head_input: 'last',
     policy: 'llm', model: o.model ?? 'random:smollm2-135m', trainable_layers: o.trainableLayers ?? 4, threads: o.threads ?? 2,
     prompt_style: o.promptStyle ?? (hasTokenizer ? 'full' : 'compact'),
     prompt_max_tokens: o.promptMaxTokens ?? (hasTokenizer ? 768 : 512),

@@ -36,7 +36,8 @@ async function inProcess(...args: string[]): Promise<string> {
   try { await program.parseAsync(['node', 'flag-trader', ...args]); return ''; } catch (e) { return (e as Error).message; }
 }
 
-const SMALL = ['--policy', 'mlp', '--synthetic-days', '300', '--total-timesteps', '160', '--checkpoint-every', '2', '--mlp-hidden', '16,16'];
+// 40-step rollouts (the paper's shape; the default is 200) so that 160 steps make 4 updates.
+const SMALL = ['--policy', 'mlp', '--synthetic-days', '300', '--total-timesteps', '160', '--num-steps', '40', '--minibatch-size', '32', '--checkpoint-every', '2', '--mlp-hidden', '16,16'];
 
 test('train then evaluate: files, config from flags, summary, backtest-shaped JSON', async () => {
   const out = join(TMP, 'run');
@@ -95,7 +96,7 @@ test('train then evaluate: files, config from flags, summary, backtest-shaped JS
 
 test('train: a YAML config file, overridden by flags; bad values exit 1 with the reason', async () => {
   const yaml = join(TMP, 'c.yaml');
-  writeFileSync(yaml, 'policy: mlp\nsynthetic_days: 300\ntotal_timesteps: 80\nseed: 7\nlearning_rate: 0.002\n');
+  writeFileSync(yaml, 'policy: mlp\nsynthetic_days: 300\ntotal_timesteps: 80\nnum_steps: 40\nminibatch_size: 32\nseed: 7\nlearning_rate: 0.002\n');
   const out = join(TMP, 'yaml-run');
   const r = await cli('train', '--config', yaml, '--seed', '8', '--out', out, '--quiet');
   assert.equal(r.code, 0, r.stderr);

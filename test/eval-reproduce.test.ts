@@ -12,7 +12,7 @@ import { dataPath, needsData } from './shared-paths.js';
 
 const BASE = {
   model: 'random:tiny', trainable_layers: 1, prompt_style: 'compact', prompt_max_tokens: 600,
-  total_timesteps: 40, num_steps: 20, minibatch_size: 20, gradient_accumulation_steps: 4,
+  total_timesteps: 40, num_steps: 20, minibatch_size: 20, gradient_accumulation_steps: 4, update_epochs: 1, head_input: 'last',
 };
 
 function options(out: string, logs: string[]): ReproduceOptions {
