@@ -3,20 +3,29 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configFieldDocs, defaultConfig, parseFlagValue, parseTrainConfig, readConfigFile, runShape } from '../src/rl/config.js';
+import { configFieldDocs, defaultConfig, DEFAULT_MODEL, PAPER_PPO, parseFlagValue, parseTrainConfig, readConfigFile, runShape } from '../src/rl/config.js';
 
-test('defaults: the paper\'s PPO settings', () => {
-  const c = defaultConfig();
-  // The values listed in the paper (CleanRL names).
+test('PAPER_PPO holds the paper\'s PPO settings; the defaults are the measured ones (docs/learning.md)', () => {
+  // The values listed in the paper (CleanRL names), written out here independently.
   const paper = {
     total_timesteps: 13860, learning_rate: 5e-4, num_envs: 1, num_steps: 40, anneal_lr: true, gamma: 0.95, gae_lambda: 0.98,
     update_epochs: 1, norm_adv: true, clip_coef: 0.2, clip_vloss: true, ent_coef: 0.05, vf_coef: 0.5, kl_coef: 0.05,
-    max_grad_norm: 0.5, target_kl: null, gradient_accumulation_steps: 8, minibatch_size: 32, max_episode_steps: 65,
+    max_grad_norm: 0.5, target_kl: null, gradient_accumulation_steps: 8, minibatch_size: 32,
   };
-  for (const [k, v] of Object.entries(paper)) assert.equal(c[k as keyof typeof c], v, k);
+  assert.deepEqual({ ...PAPER_PPO }, paper);
+  const p = parseTrainConfig(PAPER_PPO, 'paper');
+  for (const [k, v] of Object.entries(paper)) assert.equal(p[k as keyof typeof p], v, k);
+  const c = defaultConfig();
+  const measured = {
+    learning_rate: 1e-3, num_steps: 200, anneal_lr: false, gamma: 0, gae_lambda: 0, update_epochs: 4, ent_coef: 0.02, kl_coef: 0,
+    gradient_accumulation_steps: 1, minibatch_size: 50, total_timesteps: 13860, max_episode_steps: 65,
+  };
+  for (const [k, v] of Object.entries(measured)) assert.equal(c[k as keyof typeof c], v, k);
   assert.equal(c.policy, 'llm');
-  assert.equal(c.model, 'random:tiny');
+  assert.equal(c.model, DEFAULT_MODEL);
   assert.equal(c.trainable_layers, 2);
+  assert.equal(c.policy_head, 'linear');
+  assert.equal(c.head_input, 'mean');
   assert.equal(c.prompt_style, 'compact');
   assert.equal(c.prompt_max_tokens, 1024);
   assert.equal(c.start, 'random');
@@ -25,7 +34,7 @@ test('defaults: the paper\'s PPO settings', () => {
 });
 
 test('runShape: 40-sample rollouts, 346 updates, minibatches 32 + 8, micro-batches of 4', () => {
-  const s = runShape(defaultConfig());
+  const s = runShape(parseTrainConfig(PAPER_PPO, 'paper'));
   // 13860 / 40 = 346.5 -> 346 updates, 13860 - 346 * 40 = 20 steps never collected.
   assert.deepEqual(s, { batchSize: 40, numUpdates: 346, microBatchSize: 4, minibatchesPerEpoch: 2, unusedTimesteps: 20 });
   const s2 = runShape(parseTrainConfig({ num_envs: 4, num_steps: 16, minibatch_size: 16, gradient_accumulation_steps: 2, total_timesteps: 1000 }, 't'));
@@ -39,9 +48,9 @@ test('parseTrainConfig: unknown fields and bad values are errors naming the fiel
   assert.throws(() => parseTrainConfig({ policy: 'transformer' }, 'x'), /policy: .*"llm"\|"mlp"/);
   assert.throws(() => parseTrainConfig({ train_start: '2020-13' }, 'x'), /train_start: expected a date YYYY-MM-DD/);
   assert.throws(() => parseTrainConfig({ trainable_layers: -1 }, 'x'), /trainable_layers/);
-  assert.throws(() => parseTrainConfig({ minibatch_size: 30 }, 'x'), /minibatch_size 30 must be a multiple of gradient_accumulation_steps 8/);
-  assert.throws(() => parseTrainConfig({ minibatch_size: 48 }, 'x'), /minibatch_size 48 exceeds the rollout batch num_steps \* num_envs = 40/);
-  assert.throws(() => parseTrainConfig({ total_timesteps: 39 }, 'x'), /total_timesteps 39 is less than one rollout of num_steps \* num_envs = 40 steps/);
+  assert.throws(() => parseTrainConfig({ ...PAPER_PPO, minibatch_size: 30 }, 'x'), /minibatch_size 30 must be a multiple of gradient_accumulation_steps 8/);
+  assert.throws(() => parseTrainConfig({ ...PAPER_PPO, minibatch_size: 48 }, 'x'), /minibatch_size 48 exceeds the rollout batch num_steps \* num_envs = 40/);
+  assert.throws(() => parseTrainConfig({ ...PAPER_PPO, total_timesteps: 39 }, 'x'), /total_timesteps 39 is less than one rollout of num_steps \* num_envs = 40 steps/);
   assert.throws(() => parseTrainConfig({ train_start: '2021-01-01', train_end: '2020-01-01' }, 'x'), /train_start 2021-01-01 is after train_end 2020-01-01/);
   assert.throws(() => parseTrainConfig({ train_end: '2021-01-01', test_start: '2020-06-01' }, 'x'), /test_start 2020-06-01 must come after train_end 2021-01-01/);
   assert.throws(() => parseTrainConfig({ fee_bps: 5 }, 'x'), /fee_bps and allow_short apply only to mode account/);
@@ -101,5 +110,9 @@ test('configs/paper-smollm2.yaml: the paper setting parses and keeps the paper P
   assert.equal(c.trainable_layers, 4);
   assert.equal(c.prompt_style, 'full');
   assert.equal(c.prompt_max_tokens, 768);
-  assert.deepEqual(runShape(c), runShape(defaultConfig()));
+  for (const [k, v] of Object.entries(PAPER_PPO)) assert.equal(c[k as keyof typeof c], v, k);
+  assert.equal(c.policy_head, 'lm');
+  assert.equal(c.head_input, 'last');
+  const ppoOnly = parseTrainConfig(readConfigFile('configs/paper-ppo.yaml'), 'configs/paper-ppo.yaml');
+  for (const [k, v] of Object.entries(PAPER_PPO)) assert.equal(ppoOnly[k as keyof typeof ppoOnly], v, `paper-ppo.yaml ${k}`);
 });

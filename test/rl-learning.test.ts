@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
+import { PAPER_PPO, parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
 import { loadRunSeries, testWindow, trainWindow } from '../src/rl/data.js';
 import { createPolicy } from '../src/rl/policies.js';
@@ -54,7 +54,7 @@ test('PPO + MLP on the synthetic market: trained beats untrained on held-out dat
   const dir = mkdtempSync(join(tmpdir(), 'rl-learning-'));
   try {
     for (const seed of [1, 2, 3]) {
-      const c = parseTrainConfig({ policy: 'mlp', seed }, 'test');
+      const c = parseTrainConfig({ policy: 'mlp', ...PAPER_PPO, seed }, 'test');
       const out = join(dir, `seed${seed}`);
       await runTraining({ out, config: c });
       const trained = await createPolicy(c), untrained = await createPolicy(c);

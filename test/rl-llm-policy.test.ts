@@ -118,6 +118,7 @@ test('trainable_layers outside 1..L is an error naming the model', async () => {
 const LLM_RUN = {
   policy: 'llm', model: 'random:tiny', trainable_layers: 1, synthetic_days: 160, num_steps: 8, total_timesteps: 32,
   minibatch_size: 8, gradient_accumulation_steps: 2, checkpoint_every: 1, prompt_max_tokens: null, learning_rate: 2e-3,
+  update_epochs: 1, // one pass: the first update's KL (measured before its step) is then ~0
 };
 
 test('PPO on the LLM: KL to the reference grows from 0; a stopped and resumed run is bit-identical; evaluate runs greedy', { timeout: 300_000 }, async () => {

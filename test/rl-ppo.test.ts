@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeGae, explainedVariance, normalisedAdvantages, PpoTrainer, TIMING_FIELDS, type PpoEnv, type UpdateMetrics } from '../src/rl/ppo.js';
-import { parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
+import { PAPER_PPO, parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
 import { logSoftmax, logSoftmaxBackward, type ActorCritic, type Param, type PolicyStep } from '../src/rl/policy.js';
 import type { Action, Observation, StepResult } from '../src/env/types.js';
 
@@ -52,7 +52,7 @@ class ConstPolicy implements ActorCritic<null> {
 }
 
 function config(over: Partial<Record<keyof TrainConfig, unknown>>): TrainConfig {
-  return parseTrainConfig({ policy: 'mlp', ...over }, 'test');
+  return parseTrainConfig({ policy: 'mlp', ...PAPER_PPO, ...over }, 'test');
 }
 
 test('computeGae: a hand-worked example with an episode end, two environments interleaved', () => {

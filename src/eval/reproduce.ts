@@ -33,6 +33,8 @@ import { writeReport } from '../report/write.js';
 import type { AssetSummary } from '../report/summary.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { trainInParallel, type TrainJob } from './train-pool.js';
 
 export interface ReproduceTarget {
   asset: string;
@@ -67,6 +69,11 @@ export interface ReproduceOptions {
    * shape with random weights: { model: 'random:tiny' }).
    */
   llmVariants?: Array<{ name: string; key: string; overrides: Record<string, unknown> }>;
+  /**
+   * Train the runs in this many child processes at once, each with cores / workers threads (default 1:
+   * every run in this process, in turn). Results equal those of runs with the same thread count.
+   */
+  workers?: number;
   /** Also evaluate each run's untrained initial policy. */
   untrained: boolean;
   /** Rule baselines by registry name (Buy & Hold is always included). */
@@ -160,6 +167,27 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
     let p: PointInTime | null;
     try { p = await runPointInTime(c, series); } catch (e) { throw new Error(`reproduce ${target.asset}: ${(e as Error).message}`); }
     if (p) pointInTime.set(target.asset, p);
+  }
+
+  const workers = opts.workers ?? 1;
+  if (workers > 1) {
+    // Every run of the grid first, in parallel (the LLM runs, the longest, first); the loop below then
+    // finds them finished and only evaluates.
+    const threads = Math.max(1, Math.floor(availableParallelism() / workers));
+    const llmJobs: TrainJob[] = [], mlpJobs: TrainJob[] = [];
+    for (const target of opts.targets) {
+      for (const seed of opts.seeds) {
+        const dir = (key: string) => join(opts.out, 'runs', target.asset, `${key}-seed${seed}`);
+        llmJobs.push({ dir: dir('llm'), config: { ...configOf(target, 'llm', seed), threads }, label: `${target.asset} llm seed ${seed}` });
+        for (const v of opts.llmVariants ?? []) {
+          const c = parseTrainConfig({ ...configOf(target, 'llm', seed), ...v.overrides, threads }, `reproduce ${target.asset} ${v.key} seed ${seed}`);
+          llmJobs.push({ dir: dir(v.key), config: c, label: `${target.asset} ${v.key} seed ${seed}` });
+        }
+        if (opts.mlpAblation) mlpJobs.push({ dir: dir('mlp'), config: { ...configOf(target, 'mlp', seed), threads }, label: `${target.asset} mlp seed ${seed}` });
+      }
+    }
+    log(`training ${llmJobs.length + mlpJobs.length} runs in ${workers} worker processes (${threads} thread(s) each)`);
+    await trainInParallel([...llmJobs, ...mlpJobs], workers, log);
   }
 
   for (const target of opts.targets) {
