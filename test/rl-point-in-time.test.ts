@@ -263,3 +263,18 @@ test('reproduce: refused before any run trains; the report notes the cutoff or w
   writeReport(dir, { ...input, warnings: [] });
   assert.ok(!('warnings' in JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'))), 'no warnings key without warnings');
 });
+
+test('a model that read a synthetic market seed\'s headlines is refused on that seed (the shipped model read 1001-1003)', async () => {
+  const { runPointInTime } = await import('../src/rl/point-in-time.js');
+  const { parseTrainConfig: parse } = await import('../src/rl/config.js');
+  const { syntheticMarket } = await import('../src/data/synthetic.js');
+  const series = syntheticMarket({ seed: 1, days: 60 });
+  const base = { model: 'flag-news-small', synthetic_days: 60 };
+  await assert.rejects(runPointInTime(parse({ ...base, synthetic_seed: 1002 }, 't'), series),
+    /pretrained on the headlines of synthetic market seed 1002 \(synthetic_seeds \[1001,1002,1003\] in its flag_trader\.json\)/);
+  const allowed = await runPointInTime(parse({ ...base, synthetic_seed: 1002, allow_text_overlap: true }, 't'), series);
+  assert.equal(allowed!.text_overlap, true);
+  const clean = await runPointInTime(parse({ ...base, synthetic_seed: 1 }, 't'), series);
+  assert.equal(clean!.text_overlap, false);
+  assert.equal(clean!.text_cutoff, '2020-09-30');
+});

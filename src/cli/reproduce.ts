@@ -131,7 +131,7 @@ export function registerReproduce(program: Command): void {
  * what the policy learns from reading shows within that budget.
  */
 export const DEMO_CONFIG = {
-  prompt_style: 'compact', prompt_max_tokens: null, total_timesteps: 4000, synthetic_days: 2000, synthetic_news_accuracy: 0.85,
+  prompt_style: 'compact', prompt_max_tokens: null, total_timesteps: 3000, synthetic_days: 2000, synthetic_news_accuracy: 0.85,
 } as const;
 
 /** The LLM ablation of the demo: the same shape and settings with random weights (no pretraining). */

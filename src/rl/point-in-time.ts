@@ -82,7 +82,14 @@ export async function runPointInTime(c: TrainConfig, series: MarketSeries, testS
   const cutoff = meta?.text_cutoff ?? null;
   const start = testStart ?? impliedTestStart(series, c);
   const { overlap } = start === null ? { overlap: false } : checkTextCutoff({ cutoff, testStart: start, model: c.model, allowOverlap: c.allow_text_overlap });
-  return { model: c.model, text_cutoff: cutoff, test_start: start, text_overlap: overlap };
+  // The synthetic market's headlines carry no real dates: a model that read a market seed's headlines
+  // has read that market's whole future, so that seed is refused like an overlapping window.
+  const seeds = Array.isArray(meta?.synthetic_seeds) ? (meta.synthetic_seeds as unknown[]) : [];
+  const seedOverlap = c.data === 'synthetic' && seeds.includes(c.synthetic_seed);
+  if (seedOverlap && !c.allow_text_overlap) {
+    throw new Error(`model ${c.model} was pretrained on the headlines of synthetic market seed ${c.synthetic_seed} (synthetic_seeds ${JSON.stringify(seeds)} in its flag_trader.json): it has read that market's future; choose another --synthetic-seed or pass --allow-text-overlap true to run anyway (recorded in the run)`);
+  }
+  return { model: c.model, text_cutoff: cutoff, test_start: start, text_overlap: overlap || seedOverlap };
 }
 
 /** A one-line description for logs and reports. */
