@@ -46,10 +46,26 @@ function modelFolder(name: string, meta: ModelMeta | null = META): string {
 
 const MODEL = modelFolder('model');
 
-/** A tiny LLM run on the synthetic market (dates from 2020-01-02), with `over` on top. */
+/**
+ * The synthetic market's prices written as a Yahoo CSV (dates from 2020-01-02): a file of real-looking
+ * dated data, which the date check applies to (the built-in synthetic market itself is exempt from it).
+ */
+function marketCsv(days: number): string {
+  const path = join(TMP, `market${days}.csv`);
+  if (existsSync(path)) return path;
+  const m = syntheticMarket({ seed: 1, days });
+  const o = m.ohlcv!;
+  const rows = m.dates.map((d, i) => [d, o.open[i], o.high[i], o.low[i], o.close[i], o.close[i], o.volume[i]].join(','));
+  writeFileSync(path, ['Date,Open,High,Low,Close,Adj Close,Volume', ...rows].join('\n') + '\n');
+  return path;
+}
+
+/** A tiny LLM run on a dated market file (from 2020-01-02), with `over` on top. */
 function llmConfig(over: Record<string, unknown>) {
+  const { synthetic_days: days = 60, ...rest } = over as { synthetic_days?: number };
+  over = rest;
   return parseTrainConfig({
-    policy: 'llm', model: MODEL, synthetic_days: 60, total_timesteps: 40, num_steps: 40, minibatch_size: 8,
+    policy: 'llm', model: MODEL, data: marketCsv(days), total_timesteps: 40, num_steps: 40, minibatch_size: 8,
     gradient_accumulation_steps: 1, ...over,
   }, 'test');
 }
@@ -207,7 +223,7 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-const TINY_FLAGS = ['--policy', 'llm', '--model', MODEL, '--synthetic-days', '60', '--total-timesteps', '40', '--num-steps', '40',
+const TINY_FLAGS = ['--policy', 'llm', '--model', MODEL, '--data', marketCsv(60), '--total-timesteps', '40', '--num-steps', '40',
   '--minibatch-size', '8', '--gradient-accumulation-steps', '1'];
 
 test('flag-trader train refuses with the cutoff in the message and trains nothing; --allow-text-overlap true runs', async () => {
@@ -235,8 +251,8 @@ test('reproduce: refused before any run trains; the report notes the cutoff or w
   const out = join(TMP, 'repro');
   await assert.rejects(reproduce({
     out, title: 't', seeds: [1], mlpAblation: true, untrained: false, baselines: [],
-    targets: [{ asset: 'SYNTH', data: 'synthetic', format: 'auto', annualization: { ...ANNUALIZATIONS.stock }, train: null, test: null }],
-    base: { model: MODEL, synthetic_days: 60, total_timesteps: 40, num_steps: 40, minibatch_size: 8, gradient_accumulation_steps: 1 },
+    targets: [{ asset: 'SYNTH', data: marketCsv(60), format: 'auto', annualization: { ...ANNUALIZATIONS.stock }, train: null, test: null }],
+    base: { model: MODEL, total_timesteps: 40, num_steps: 40, minibatch_size: 8, gradient_accumulation_steps: 1 },
   }), (e: Error) => new RegExp(`^reproduce SYNTH: model .* was pretrained on text dated up to ${CUTOFF}`).test(e.message));
   assert.ok(!existsSync(join(out, 'runs')), 'nothing trained');
 
@@ -277,4 +293,6 @@ test('a model that read a synthetic market seed\'s headlines is refused on that 
   const clean = await runPointInTime(parse({ ...base, synthetic_seed: 1 }, 't'), series);
   assert.equal(clean!.text_overlap, false);
   assert.equal(clean!.text_cutoff, '2020-09-30');
+  // The built-in market's made-up calendar is not compared with the cutoff of real text.
+  assert.ok(clean!.test_start! <= '2020-09-30', `test window starts ${clean!.test_start}, before the cutoff, and is accepted`);
 });

@@ -19,7 +19,7 @@ import { loadParamsInto, readPolicyTensors } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { loadRunSeries, testWindow } from './data.js';
 import { createPolicy } from './policies.js';
-import { checkTextCutoff, describePointInTime, policyReadsModel } from './point-in-time.js';
+import { checkTextCutoff, dateCheckApplies, describePointInTime, policyReadsModel } from './point-in-time.js';
 import { loadModelMeta } from '../model/load.js';
 import { PolicyAgent } from './policy-agent.js';
 import { readRunRecord, RUN_FILES } from './run.js';
@@ -60,7 +60,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult
   const c: TrainConfig = { ...runConfig, ...opts.overrides };
   const { series } = await loadRunSeries(c);
   const window = testWindow(series, c);
-  if (policyReadsModel(runConfig.policy)) {
+  if (policyReadsModel(runConfig.policy) && dateCheckApplies(c)) {
     // The cutoff the run recorded; runs from before the check have none recorded: read the model's file.
     const cutoff = record.point_in_time !== undefined && record.point_in_time !== null
       ? record.point_in_time.text_cutoff
