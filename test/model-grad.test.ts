@@ -10,6 +10,7 @@ import type { LlamaConfig } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';
 import { randomIds, refLayers, testConfig, testWeights, toRef, type RefWeights, type Rows } from './model-ref.js';
 import { nativeBackend, needsNative, tsBackend } from './model-backends.js';
+import { checkTensor } from './finite-diff.js';
 
 const ACTION_IDS = [17, 4, 60];
 
@@ -102,25 +103,6 @@ function analytic(s: Setup): { params: NamedParam[]; dBoundary: Float32Array } {
 
 function boundaryRows(b: Float32Array, T: number, C: number): Rows {
   return Array.from({ length: T }, (_, t) => Float64Array.from(b.subarray(t * C, (t + 1) * C)));
-}
-
-/** Worst error over sampled entries: |a - fd| / (|fd| + 1e-2 * max|a| over the tensor). */
-function checkTensor(name: string, grad: Float32Array, target: Float64Array, f: () => number, rng: Rng, samples = 6): number {
-  let gmax = 0, arg = 0;
-  for (let i = 0; i < grad.length; i++) if (Math.abs(grad[i]!) > gmax) { gmax = Math.abs(grad[i]!); arg = i; }
-  assert.ok(gmax > 0, `${name}: gradient is identically zero`);
-  const idx = [arg, ...Array.from({ length: samples - 1 }, () => rng.int(grad.length))];
-  let worst = 0;
-  for (const i of idx) {
-    const x0 = target[i]!;
-    const eps = 1e-5 * Math.max(1, Math.abs(x0));
-    target[i] = x0 + eps; const fp = f();
-    target[i] = x0 - eps; const fm = f();
-    target[i] = x0;
-    const fd = (fp - fm) / (2 * eps);
-    worst = Math.max(worst, Math.abs(grad[i]! - fd) / (Math.abs(fd) + 1e-2 * gmax));
-  }
-  return worst;
 }
 
 function gradCheck(be: Backend, tied: boolean, kind: PolicyHeadKind, legal: boolean[], tol: number): void {

@@ -9,6 +9,7 @@ import type { LlamaConfig } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';
 import { randomIds, refHidden, refLogitsRow, testConfig, testWeights, toRef, type RefWeights } from './model-ref.js';
 import { nativeBackend, needsNative, tsBackend } from './model-backends.js';
+import { checkTensor } from './finite-diff.js';
 
 /** Mean cross-entropy over the positions with a target, in float64 from the reference decoder. */
 function refLoss(cfg: LlamaConfig, w: RefWeights, ids: number[], targets: number[]): { sum: number; count: number } {
@@ -66,22 +67,9 @@ function gradCheck(be: Backend, tied: boolean, tol: number): void {
   assert.equal(params.length, 9 * cfg.num_hidden_layers + (tied ? 2 : 3));
   for (const p of params) {
     const target = refTensor(ref, p.name);
-    let gmax = 0, arg = 0;
-    for (let i = 0; i < p.grad.length; i++) if (Math.abs(p.grad[i]!) > gmax) { gmax = Math.abs(p.grad[i]!); arg = i; }
-    assert.ok(gmax > 0, `${p.name}: gradient is identically zero`);
-    // The largest entry, random ones, and for the embedding the rows of the repeated id and of an unused id.
-    const idx = [arg, ...Array.from({ length: 5 }, () => rng.int(p.grad.length))];
-    if (p.name === 'model.embed_tokens.weight') idx.push(ids[1]! * cfg.hidden_size + 3);
-    for (const i of idx) {
-      const x0 = target[i]!;
-      const eps = 1e-5 * Math.max(1, Math.abs(x0));
-      target[i] = x0 + eps; const fp = f();
-      target[i] = x0 - eps; const fm = f();
-      target[i] = x0;
-      const fd = (fp - fm) / (2 * eps);
-      const err = Math.abs(p.grad[i]! - fd) / (Math.abs(fd) + 1e-2 * gmax);
-      assert.ok(err < tol, `${be.name} ${p.name}[${i}]: analytic ${p.grad[i]} vs finite difference ${fd} (error ${err.toExponential(2)})`);
-    }
+    const extra = p.name === 'model.embed_tokens.weight' ? [ids[1]! * cfg.hidden_size + 3] : [];
+    const err = checkTensor(p.name, p.grad, target, f, rng, 6, extra);
+    assert.ok(err < tol, `${be.name} ${p.name}: error ${err.toExponential(2)} >= ${tol}`);
   }
   // An id that appears nowhere gets no embedding gradient from the input side; tied, it still gets
   // the LM head's (every vocabulary row takes part in the softmax).
