@@ -13,12 +13,9 @@ import { readConfigFile } from '../rl/config.js';
 import { parsePretrainConfig, parsePretrainFlag, pretrainFieldDocs, PRETRAIN_KEYS } from '../pretrain/config.js';
 import { parseTextSource, type CorpusSource } from '../pretrain/corpus.js';
 import { pretrain, type HeldOutLoss } from '../pretrain/pretrain.js';
-import { parseSeeds } from './train.js';
+import { camel, parseSeeds } from './train.js';
+import { parsePositiveInt } from './reproduce.js';
 import { isIsoDate } from '../data/dates.js';
-
-function camel(flag: string): string {
-  return flag.replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
-}
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
@@ -27,12 +24,6 @@ function collect(v: string, prev: string[] = []): string[] {
 function parseDate(v: string): string {
   if (!isIsoDate(v)) throw new InvalidArgumentError(`expected a date YYYY-MM-DD, got ${JSON.stringify(v)}`);
   return v;
-}
-
-function parsePositiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(v)}`);
-  return n;
 }
 
 export function formatHeldOut(h: readonly HeldOutLoss[]): string {

@@ -25,7 +25,7 @@ import { RUN_FILES, runTraining, type TrainRunResult } from '../rl/run.js';
 import { formatTable, toRecord } from './backtest.js';
 
 /** commander's attribute name for a flag: --learning-rate -> learningRate. */
-function camel(flag: string): string {
+export function camel(flag: string): string {
   return flag.replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
 }
 
