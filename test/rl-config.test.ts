@@ -26,6 +26,7 @@ test('PAPER_PPO holds the paper\'s PPO settings; the defaults are the measured o
   assert.equal(c.trainable_layers, 2);
   assert.equal(c.policy_head, 'linear');
   assert.equal(c.head_input, 'mean');
+  assert.equal(c.head_norm, 'running');
   assert.equal(c.prompt_style, 'compact');
   assert.equal(c.prompt_max_tokens, 1024);
   assert.equal(c.start, 'random');
@@ -113,6 +114,7 @@ test('configs/paper-smollm2.yaml: the paper setting parses and keeps the paper P
   for (const [k, v] of Object.entries(PAPER_PPO)) assert.equal(c[k as keyof typeof c], v, k);
   assert.equal(c.policy_head, 'lm');
   assert.equal(c.head_input, 'last');
+  assert.equal(c.head_norm, 'none');
   const ppoOnly = parseTrainConfig(readConfigFile('configs/paper-ppo.yaml'), 'configs/paper-ppo.yaml');
   for (const [k, v] of Object.entries(PAPER_PPO)) assert.equal(ppoOnly[k as keyof typeof ppoOnly], v, `paper-ppo.yaml ${k}`);
 });

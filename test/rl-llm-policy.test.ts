@@ -18,9 +18,9 @@ import { Rng } from '../src/util/rng.js';
 import { ACTIONS } from '../src/env/types.js';
 import { metricsOf, tensorsOf } from './run-helpers.js';
 
-async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2): Promise<LlmPolicy> {
+async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2, headNorm = false): Promise<LlmPolicy> {
   const model = await loadModel('random:tiny', { seed: 3 });
-  return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, seed: 1, prompt: { mode: 'benchmark' } });
+  return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, headNorm, seed: 1, prompt: { mode: 'benchmark' } });
 }
 
 // Scalar loss of one sample: L = sum_a w_a log p_a + c * V.
@@ -31,10 +31,21 @@ function loss(p: LlmPolicy, x: LlmInput): number {
   return W[0]! * s.logProbs[0]! + W[1]! * s.logProbs[1]! + W[2]! * s.logProbs[2]! + CV * s.value;
 }
 
-for (const head of ['lm', 'linear'] as const) {
-  test(`gradients (${head} head): backward matches central differences along random directions of every trainable tensor`, async () => {
-    const p = await tinyPolicy('typescript', head);
+for (const [head, headNorm] of [['lm', false], ['linear', false], ['lm', true], ['linear', true]] as const) {
+  test(`gradients (${head} head${headNorm ? ', head_norm running' : ''}): backward matches central differences along random directions of every trainable tensor`, async () => {
+    const p = await tinyPolicy('typescript', head, 2, headNorm);
     const x = p.encodeText('<|im_start|>user\nNews: profits rise (Sentiment: positive)<|im_end|>\n<|im_start|>assistant\n{"action": "');
+    if (headNorm) {
+      // Statistics far from the identity: a rollout over other prompts, folded at its end.
+      p.beginRollout();
+      for (const t of ['price falls', 'shares jump on earnings', 'flat day', 'guidance cut']) p.forward(p.encodeText(`<|im_start|>user\nNews: ${t}<|im_end|>\n<|im_start|>assistant\n`), false);
+      p.endRollout();
+      p.beginRollout(); // the next rollout folds them in
+      p.endRollout();
+      const [mean, variance, count] = p.stateTensors();
+      assert.equal(count!.data[0], 4);
+      assert.ok(mean!.data.some((m) => Math.abs(m) > 1e-3) && variance!.data.some((v) => Math.abs(v - 1) > 1e-2), 'statistics away from the identity');
+    }
     // A non-zero value head, so that its gradient path into the trunk is exercised too.
     const rng = new Rng(5);
     const vh = p.params().find((q) => q.name === 'value_head.weight')!;
@@ -136,7 +147,13 @@ test('PPO on the LLM: KL to the reference grows from 0; a stopped and resumed ru
     for (const e of ent) assert.ok(e > 0 && e <= Math.log(3) + 1e-9, `entropy ${e} within (0, ln 3]`);
     const rec = JSON.parse(readFileSync(join(full, RUN_FILES.config), 'utf8'));
     assert.equal(rec.policy.kind, 'llm');
-    assert.ok(Object.keys(tensorsOf(join(full, RUN_FILES.policy))).includes('model.layers.3.mlp.down_proj.weight'), 'HF names for the trainable layer');
+    const saved = tensorsOf(join(full, RUN_FILES.policy));
+    assert.ok(Object.keys(saved).includes('model.layers.3.mlp.down_proj.weight'), 'HF names for the trainable layer');
+    // head_norm running (the default): its statistics travel with the weights; every rollout step was
+    // counted (the last rollout's vectors wait for a fold that a next rollout would make).
+    assert.equal(config.head_norm, 'running');
+    const counted = saved['head_norm.count']![0]! + saved['head_norm.pending_count']![0]!;
+    assert.ok(counted >= config.total_timesteps && saved['head_norm.count']![0]! > 0, `head_norm counts ${saved['head_norm.count']} + ${saved['head_norm.pending_count']}`);
 
     await runTraining({ out: cut, config, stopAfter: 2 });
     await runTraining({ out: cut, resume: true });

@@ -2,18 +2,19 @@
  * Training checkpoints: ONE safetensors file per checkpoint, written atomically, so a kill at any
  * moment leaves either the previous checkpoint or the new one, never a mix.
  *
- * Tensors (F32): every trainable parameter under its own name (`Param.name`), and the AdamW moments
- * as `optimizer.m.<name>` and `optimizer.v.<name>`. `__metadata__` holds:
+ * Tensors (F32): every trainable parameter under its own name (`Param.name`), the AdamW moments
+ * as `optimizer.m.<name>` and `optimizer.v.<name>`, and the policy's state tensors (running
+ * statistics; `ActorCritic.stateTensors`) under their names. `__metadata__` holds:
  *   format  "flag-trader/ppo-checkpoint"
  *   version "1"
  *   state   JSON: { trainer: PpoTrainerState (update, global step, RNG states, environment states,
  *           running episode stats, optimizer step), metrics: [the metrics.jsonl lines so far] }
  * A policy file (`policy.safetensors`, the final weights for evaluation and sharing) holds only the
- * parameter tensors, with format "flag-trader/policy" and the policy's kind and fingerprint.
+ * parameter and state tensors, with format "flag-trader/policy" and the policy's kind and fingerprint.
  */
 import { readSafetensors, writeSafetensors, type Tensor } from '../model/safetensors.js';
 import type { AdamWState } from './optim.js';
-import type { Param } from './policy.js';
+import type { Param, StateTensor } from './policy.js';
 import type { PpoTrainerState } from './ppo.js';
 
 export const CHECKPOINT_FORMAT = 'flag-trader/ppo-checkpoint';
@@ -27,9 +28,9 @@ export interface CheckpointState {
   metrics: string[];
 }
 
-export function saveCheckpoint(path: string, params: readonly Param[], optimizer: AdamWState, state: CheckpointState): void {
+export function saveCheckpoint(path: string, params: readonly Param[], optimizer: AdamWState, state: CheckpointState, stateTensors: readonly StateTensor[] = []): void {
   const tensors: Array<[string, Tensor]> = [];
-  for (const p of params) {
+  for (const p of [...params, ...stateTensors]) {
     if (p.name.startsWith('optimizer.')) throw new Error(`saveCheckpoint: parameter name ${p.name} clashes with the optimizer's tensor names`);
     tensors.push([p.name, { shape: p.shape, data: p.data }]);
   }
@@ -68,7 +69,7 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   return { params, optimizer: { step: state.trainer.optimizerStep, m, v }, state };
 }
 
-export function savePolicy(path: string, params: readonly Param[], info: { kind: string; fingerprint: string; update: number }): void {
+export function savePolicy(path: string, params: readonly StateTensor[], info: { kind: string; fingerprint: string; update: number }): void {
   writeSafetensors(path, params.map((p) => [p.name, { shape: p.shape, data: p.data }] as [string, Tensor]), {
     metadata: { format: POLICY_FORMAT, kind: info.kind, fingerprint: info.fingerprint, update: String(info.update) },
   });
@@ -89,7 +90,7 @@ export function readPolicyTensors(path: string): { params: Map<string, Tensor>; 
  * Copy tensors into the policy's params by name. Every param must be present with its exact shape,
  * and the file may not hold tensors the policy does not have (a different architecture).
  */
-export function loadParamsInto(params: readonly Param[], tensors: Map<string, Tensor>, source: string): void {
+export function loadParamsInto(params: readonly StateTensor[], tensors: Map<string, Tensor>, source: string): void {
   const problems: string[] = [];
   for (const p of params) {
     const t = tensors.get(p.name);

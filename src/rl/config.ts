@@ -72,6 +72,7 @@ const schema = z.strictObject({
   tokenizer: z.string().min(1).nullable().default(null).describe('LLM: tokenizer.json to use instead of the model folder\'s (e.g. SmolLM2\'s with random:smollm2-135m); null = the model\'s own, or the built-in byte tokenizer for random models.'),
   policy_head: z.enum(['lm', 'linear']).default('linear').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
   head_input: z.enum(['last', 'mean']).default('mean').describe('LLM: what the policy and value heads read: `last` = the answer position\'s final hidden state; `mean` = the mean of the final hidden states of every position after the system turn (market, account, answer prefix).'),
+  head_norm: z.enum(['running', 'none']).default('running').describe('LLM: `running` standardises what the linear heads read (policy head when linear, value head) per channel with running statistics of the rollouts, saved with the policy (PPO\'s observation normalisation); `none` feeds them the raw state. The lm head always reads the raw state.'),
   prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first.'),
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
 

@@ -22,6 +22,7 @@ import { createPolicy } from './policies.js';
 import { checkTextCutoff, dateCheckApplies, describePointInTime, policyReadsModel } from './point-in-time.js';
 import { loadModelMeta } from '../model/load.js';
 import { PolicyAgent } from './policy-agent.js';
+import { savedTensors } from './policy.js';
 import { readRunRecord, RUN_FILES } from './run.js';
 
 export type DataOverrides = Partial<Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'test_start' | 'test_end'>>;
@@ -76,7 +77,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult
   const weights = opts.weights ?? 'trained';
   if (weights === 'trained') {
     const path = trainedWeightsPath(opts.run);
-    loadParamsInto(policy.params(), readPolicyTensors(path).params, path);
+    loadParamsInto(savedTensors(policy), readPolicyTensors(path).params, path);
   }
 
   const common = {

@@ -29,7 +29,8 @@ import type { LoadedModel } from '../model/load.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
 import { renderPrompt, type PromptOptions, type RenderedPrompt } from '../prompt/render.js';
 import { toChatMessages } from '../prompt/chat.js';
-import type { ActorCritic, Param, PolicyStep } from './policy.js';
+import type { ActorCritic, Param, PolicyStep, StateTensor } from './policy.js';
+import { HeadNorm } from './head-norm.js';
 import { timed, type Profiler } from '../util/profile.js';
 
 export interface LlmPolicyOptions {
@@ -45,6 +46,11 @@ export interface LlmPolicyOptions {
    * part of the text directly rather than only through the last position's attention. Default last.
    */
   headInput?: HeadInput;
+  /**
+   * Standardise what the linear heads read with running per-channel statistics of the rollouts
+   * (src/rl/head-norm.ts); the lm head always reads the model's own final state. Default false.
+   */
+  headNorm?: boolean;
   /** Seed of the linear head's initialisation (ignored by the lm head). */
   seed: number;
   /** Prompt settings (mode wording, budgets). Token budgets are counted with the model's tokenizer. */
@@ -135,7 +141,8 @@ export interface LlmInput {
   prefixLens: number[];
 }
 
-interface Handle { acts: TrainableActivations; out: PolicyOutput; h: Float32Array; rows: number }
+/** What backward needs: the activations, the policy head's output and input (hp), the linear heads' input (hn). */
+interface Handle { acts: TrainableActivations; out: PolicyOutput; hp: Float32Array; hn: Float32Array; rows: number }
 
 export class LlmPolicy implements ActorCritic<LlmInput> {
   readonly kind = 'llm';
@@ -153,6 +160,9 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private readonly promptOptions: PromptOptions;
   readonly speedups: Readonly<LlmSpeedups>;
   readonly headInput: HeadInput;
+  /** Running standardisation of the linear heads' input (headNorm), or undefined. */
+  private readonly norm: HeadNorm | undefined;
+  private readonly headKind: 'lm' | 'linear';
   /** Token ids of mark prefixes and of budget counts (tokenMemo). */
   private readonly markMemo = new TokenMemo(1024);
   private readonly countMemo = new TokenMemo(2048); // the budget's candidates of recurring days
@@ -199,12 +209,15 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.policyHead = new PolicyHead(o.backend, headInit);
     this.refHead = new PolicyHead(o.backend, headInit);
     this.valueHead = new ValueHead(o.backend, this.C);
+    this.headKind = o.head;
+    if (o.headNorm) this.norm = new HeadNorm(this.C);
     const maxTokens = o.prompt.maxTokens;
     const count = (s: string): number => (this.speedups.tokenMemo ? this.countMemo.get(s, (x) => this.tokenize(x)) : this.tokenize(s)).length;
     this.promptOptions = { ...o.prompt, ...(maxTokens !== undefined && { countTokens: count }) };
     this.fingerprint = createHash('sha256').update(JSON.stringify({
       model: o.model.fingerprint, K: o.trainableLayers, head: o.head, seed: o.head === 'linear' ? o.seed : null,
       prompt: o.prompt, actionIds: this.actionIds, ...(this.headInput !== 'last' && { headInput: this.headInput }),
+      ...(o.headNorm && { headNorm: 'running' }),
     })).digest('hex').slice(0, 16);
   }
 
@@ -305,8 +318,10 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
         const rows = this.headRows(input);
         const h = this.pool(this.model.topForward(input.ids, input.boundary, cache, input.prefixLens.slice(0, 1), rows), rows);
         this.profiler?.count('rollout_tokens', this.model.topTokens.computed - before);
-        const out = this.policyHead.forward(h);
-        return { logProbs: out.logProbs, value: this.valueHead.forward(h), handle: null };
+        this.norm?.observe(h);
+        const hn = this.normed(h);
+        const out = this.policyHead.forward(this.headKind === 'linear' ? hn : h);
+        return { logProbs: out.logProbs, value: this.valueHead.forward(hn), handle: null };
       });
     }
     if (!needsGrad) this.profiler?.count('rollout_tokens', input.ids.length);
@@ -317,9 +332,12 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       const rows = this.headRows(input);
       this.acts = this.model.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
       const h = this.pool(this.acts.hidden, rows); // [C] what the heads read (headInput)
-      const out = this.policyHead.forward(h);
-      const value = this.valueHead.forward(h);
-      const handle: Handle = { acts: this.acts, out, h, rows };
+      if (!needsGrad && this.inRollout) this.norm?.observe(h);
+      const hn = this.normed(h); // [C] what the linear heads read (headNorm)
+      const hp = this.headKind === 'linear' ? hn : h;
+      const out = this.policyHead.forward(hp);
+      const value = this.valueHead.forward(hn);
+      const handle: Handle = { acts: this.acts, out, hp, hn, rows };
       return { logProbs: out.logProbs, value, handle };
     });
   }
@@ -362,10 +380,13 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   private backwardImpl(handle: unknown, dLogProbs: Float64Array, dValue: number): void {
-    const { acts, out, h, rows } = handle as Handle;
+    const { acts, out, hp, hn, rows } = handle as Handle;
+    // dhn: the gradient at the linear heads' (normalised) input; dh: at the pooled state itself.
     const dh = new Float32Array(this.C);
-    this.policyHead.backward(h, out, dLogProbs, dh);
-    this.valueHead.backward(h, dValue, dh);
+    const dhn = this.norm ? new Float32Array(this.C) : dh;
+    this.policyHead.backward(hp, out, dLogProbs, this.headKind === 'linear' ? dhn : dh);
+    this.valueHead.backward(hn, dValue, dhn);
+    this.norm?.backward(dhn, dh);
     // The mean's backward: each pooled row gets dh / rows.
     let dHidden = dh;
     if (rows > 1) {
@@ -389,15 +410,26 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
         const marks = this.headInput === 'mean' ? input.prefixLens.slice(0, 1) : input.prefixLens;
         const h = this.pool(this.reference.topForward(input.ids, input.boundary, cache, marks, rows), rows);
         this.profiler?.count('reference_tokens', this.reference.topTokens.computed - before);
-        return this.refHead.forward(h).logProbs;
+        return this.refHead.forward(this.headKind === 'linear' ? this.normed(h) : h).logProbs;
       });
     }
     this.profiler?.count('reference_tokens', input.ids.length);
     return timed(this.profiler, 'reference', () => {
       const rows = this.headRows(input);
       this.refActs = this.reference.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.refActs && { reuse: this.refActs }) });
-      return this.refHead.forward(this.pool(this.refActs.hidden, rows)).logProbs;
+      const h = this.pool(this.refActs.hidden, rows);
+      return this.refHead.forward(this.headKind === 'linear' ? this.normed(h) : h).logProbs;
     });
+  }
+
+  /** The linear heads' input: h standardised by the running statistics (h itself without headNorm). */
+  private normed(h: Float32Array): Float32Array {
+    return this.norm ? this.norm.forward(h) : h;
+  }
+
+  /** The running statistics of headNorm (saved with the parameters), or none. */
+  stateTensors(): StateTensor[] {
+    return this.norm ? this.norm.tensors() : [];
   }
 
   /** How many final positions the heads read: 1 (last), or every position after the system turn (mean). */
@@ -420,6 +452,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   beginRollout(): void {
+    // The previous rollout's vectors count from here: it and its update read the same statistics (head-norm.ts).
+    this.norm?.fold();
     this.inRollout = true;
     this.rolloutCache?.clear();
   }

@@ -31,6 +31,9 @@
  *      its backwards (the LLM: the shared system turn's, taken once for all samples) as long as every
  *      Param.grad is complete when endMinibatch returns.
  *   8. Optional `attachProfiler(p)`: time the policy's phases with a Profiler (benchmarks).
+ *   9. Optional `stateTensors()`: tensors that are saved and loaded with the parameters (checkpoints,
+ *      policy files) but never optimized, e.g. running normalisation statistics. A policy may change
+ *      them only inside a rollout bracket or in `endRollout`.
  *
  * Everything is synchronous: PPO runs one sample at a time on the CPU.
  */
@@ -46,6 +49,9 @@ export interface Param {
   data: Float32Array;
   grad: Float32Array;
 }
+
+/** A saved, untrained tensor (see `stateTensors`). */
+export type StateTensor = Pick<Param, 'name' | 'shape' | 'data'>;
 
 export interface PolicyStep {
   /** [3] log-softmax over ACTIONS (buy, sell, hold). */
@@ -81,6 +87,13 @@ export interface ActorCritic<In = unknown> {
   endMinibatch?(): void;
   /** Time the policy's phases with `profiler` (undefined: stop timing). */
   attachProfiler?(profiler: Profiler | undefined): void;
+  /** Saved with the parameters, never optimized (see the contract above). */
+  stateTensors?(): StateTensor[];
+}
+
+/** Every tensor a policy file or checkpoint holds for the policy: its parameters, then its state. */
+export function savedTensors(policy: Pick<ActorCritic, 'params' | 'stateTensors'>): StateTensor[] {
+  return [...policy.params(), ...(policy.stateTensors?.() ?? [])];
 }
 
 /** Number of actions every policy head produces (ACTIONS order). */

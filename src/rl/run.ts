@@ -24,7 +24,7 @@ import { parseTrainConfig, runShape, type TrainConfig } from './config.js';
 import { loadRunSeries, trainWindow, type DataRecord, type WindowIndices } from './data.js';
 import { createPolicy } from './policies.js';
 import { describePointInTime, runPointInTime, type PointInTime } from './point-in-time.js';
-import { countParams, type ActorCritic } from './policy.js';
+import { countParams, savedTensors, type ActorCritic } from './policy.js';
 import { PpoTrainer, type UpdateMetrics } from './ppo.js';
 import { codeVersion, type CodeVersion } from './provenance.js';
 import { deriveSeed } from './seeds.js';
@@ -155,7 +155,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     record.hashes.code = previous.hashes.code; // config.json keeps the run's original record
     if (existsSync(checkpointPath)) {
       const ckpt = loadCheckpoint(checkpointPath);
-      loadParamsInto(policy.params(), ckpt.params, checkpointPath);
+      loadParamsInto(savedTensors(policy), ckpt.params, checkpointPath);
       trainer.optimizer.setState(ckpt.optimizer);
       trainer.setState(ckpt.state.trainer);
       lines = ckpt.state.metrics.slice();
@@ -184,12 +184,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     lines.push(line);
     metrics.push(m);
     if (trainer.update % config.checkpoint_every === 0 || trainer.finished) {
-      saveCheckpoint(checkpointPath, policy.params(), trainer.optimizer.getState(), { trainer: trainer.getState(), metrics: lines });
+      saveCheckpoint(checkpointPath, policy.params(), trainer.optimizer.getState(), { trainer: trainer.getState(), metrics: lines }, policy.stateTensors?.() ?? []);
     }
     opts.onUpdate?.(m);
   }
   if (trainer.finished) {
-    savePolicy(join(out, RUN_FILES.policy), policy.params(), { kind: policy.kind, fingerprint: policy.fingerprint, update: trainer.update });
+    savePolicy(join(out, RUN_FILES.policy), savedTensors(policy), { kind: policy.kind, fingerprint: policy.fingerprint, update: trainer.update });
   }
   return { out, record, startUpdate, updatesDone: trainer.update, stopped, metrics, seconds: (performance.now() - t0) / 1000 };
 }

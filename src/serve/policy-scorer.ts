@@ -14,7 +14,7 @@ import { loadParamsInto, readPolicyTensors } from '../rl/checkpoint.js';
 import { trainedWeightsPath } from '../rl/evaluate.js';
 import { LlmPolicy } from '../rl/llm-policy.js';
 import { createPolicy } from '../rl/policies.js';
-import type { ActorCritic } from '../rl/policy.js';
+import { savedTensors, type ActorCritic } from '../rl/policy.js';
 import { readRunRecord } from '../rl/run.js';
 import { HttpError } from './http-errors.js';
 import type { ActionProbabilities, ActionScorer, ScorerMessage } from './scorer.js';
@@ -61,7 +61,7 @@ export async function runScorer(run: string, id?: string): Promise<ActionScorer>
     throw new Error(`${run}: the policy built from its config has fingerprint ${policy.fingerprint}, but the run recorded ${record.hashes.model}`);
   }
   const path = trainedWeightsPath(run);
-  loadParamsInto(policy.params(), readPolicyTensors(path).params, path);
+  loadParamsInto(savedTensors(policy), readPolicyTensors(path).params, path);
   return policyScorer(policy, id ?? `flag-trader-${basename(resolve(run))}`);
 }
 
