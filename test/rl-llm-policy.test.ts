@@ -116,6 +116,17 @@ test('the reference policy is the initial policy and stays frozen while the trai
   assert.equal(p.actionIds.length, ACTIONS.length);
 });
 
+test('llm_lr_scale: the decoder\'s trainable tensors carry the scale for the optimizer, the heads do not', async () => {
+  const { createLlmPolicy } = await import('../src/rl/policies.js');
+  const p = await createLlmPolicy(parseTrainConfig({ model: 'random:tiny', trainable_layers: 1, llm_lr_scale: 0.1 }, 'test'));
+  const ps = p.params();
+  const backbone = ps.filter((q) => q.name.startsWith('model.'));
+  assert.ok(backbone.length > 0 && backbone.every((q) => q.lrScale === 0.1), 'every model.* tensor at 0.1');
+  assert.ok(ps.filter((q) => !q.name.startsWith('model.')).every((q) => q.lrScale === undefined), 'heads at the base rate');
+  const q = await createLlmPolicy(parseTrainConfig({ model: 'random:tiny', trainable_layers: 1 }, 'test'));
+  assert.ok(q.params().every((x) => x.lrScale === undefined), 'default 1: no scale recorded');
+});
+
 test('trainable_layers outside 1..L is an error naming the model', async () => {
   const model = await loadModel('random:tiny', { seed: 0 });
   for (const K of [0, 5]) {

@@ -111,3 +111,18 @@ test('annealedLr: CleanRL linear schedule over 346 updates', () => {
   assert.throws(() => annealedLr(5e-4, 0, 346), /update must be an integer in \[1, 346\], got 0/);
   assert.throws(() => annealedLr(5e-4, 347, 346), /got 347/);
 });
+
+test('AdamW: a parameter with lrScale takes its step (decay included) with lr * lrScale, the others with lr', () => {
+  // Step 1 by hand (see the first test): p <- p (1 - lr_p wd) - lr_p g / (|g| + eps) with lr_p = 0.1 * 0.25.
+  const scaled = { ...param('backbone', [1, -2], [0.5, -1]), lrScale: 0.25 };
+  const plain = param('head', [1, -2], [0.5, -1]);
+  const opt = new AdamW([scaled, plain], { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
+  opt.step();
+  close(scaled.data[0]!, 1 * (1 - 0.025 * 0.01) - (0.025 * 0.5) / (0.5 + 1e-8), 1e-6, 'scaled p0');
+  close(scaled.data[1]!, -2 * (1 - 0.025 * 0.01) + (0.025 * 1) / (1 + 1e-8), 1e-6, 'scaled p1');
+  close(plain.data[0]!, 0.999 - (0.1 * 0.5) / (0.5 + 1e-8), 1e-6, 'plain p0');
+  const frozen = { ...param('x', [1], [1]), lrScale: 0 };
+  new AdamW([frozen], { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }).step();
+  assert.equal(frozen.data[0], 1, 'lrScale 0 leaves the tensor unchanged');
+  assert.throws(() => new AdamW([{ ...param('y', [1], [1]), lrScale: -1 }], { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 }), /y\.lrScale must be a finite number >= 0, got -1/);
+});

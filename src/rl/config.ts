@@ -108,6 +108,7 @@ const schema = z.strictObject({
   // ---- PPO (CleanRL names; the paper's values) ----
   total_timesteps: z.number().int().min(1).default(13860).describe('Environment steps of the run; num_updates = floor(total_timesteps / (num_steps * num_envs)).'),
   learning_rate: z.number().min(0).default(1e-3).describe('AdamW learning rate (initial value when annealed).'),
+  llm_lr_scale: z.number().min(0).default(1).describe('LLM: the trainable decoder layers learn at llm_lr_scale x learning_rate, the heads at learning_rate (pretrained layers take smaller steps than fresh heads); anneal_lr scales both alike.'),
   num_envs: z.number().int().min(1).default(1).describe('Parallel environments in the rollout (each with its own episode-start stream).'),
   num_steps: z.number().int().min(1).default(200).describe('Rollout steps per environment per update.'),
   anneal_lr: z.boolean().default(false).describe('Anneal the learning rate linearly: lr = (1 - (update - 1) / num_updates) * learning_rate.'),

@@ -51,6 +51,11 @@ export interface LlmPolicyOptions {
    * (src/rl/head-norm.ts); the lm head always reads the model's own final state. Default false.
    */
   headNorm?: boolean;
+  /**
+   * The decoder's trainable tensors learn at this multiple of the optimizer's learning rate (the
+   * heads at 1): pretrained layers take smaller steps than freshly initialised heads. Default 1.
+   */
+  backboneLrScale?: number;
   /** Seed of the linear head's initialisation (ignored by the lm head). */
   seed: number;
   /** Prompt settings (mode wording, budgets). Token budgets are counted with the model's tokenizer. */
@@ -163,6 +168,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   /** Running standardisation of the linear heads' input (headNorm), or undefined. */
   private readonly norm: HeadNorm | undefined;
   private readonly headKind: 'lm' | 'linear';
+  private readonly backboneLrScale: number;
   /** Token ids of mark prefixes and of budget counts (tokenMemo). */
   private readonly markMemo = new TokenMemo(1024);
   private readonly countMemo = new TokenMemo(2048); // the budget's candidates of recurring days
@@ -210,6 +216,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.refHead = new PolicyHead(o.backend, headInit);
     this.valueHead = new ValueHead(o.backend, this.C);
     this.headKind = o.head;
+    this.backboneLrScale = o.backboneLrScale ?? 1;
+    if (!(this.backboneLrScale >= 0 && Number.isFinite(this.backboneLrScale))) throw new Error(`backbone learning-rate scale must be a finite number >= 0, got ${this.backboneLrScale}`);
     if (o.headNorm) this.norm = new HeadNorm(this.C);
     const maxTokens = o.prompt.maxTokens;
     const count = (s: string): number => (this.speedups.tokenMemo ? this.countMemo.get(s, (x) => this.tokenize(x)) : this.tokenize(s)).length;
@@ -397,7 +405,9 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   params(): Param[] {
-    return [...this.model.params(), ...this.policyHead.params(), ...this.valueHead.params()];
+    const scale = this.backboneLrScale;
+    const backbone = scale === 1 ? this.model.params() : this.model.params().map((p) => ({ ...p, lrScale: scale }));
+    return [...backbone, ...this.policyHead.params(), ...this.valueHead.params()];
   }
 
   referenceLogProbs(input: LlmInput): Float64Array {

@@ -24,10 +24,11 @@ export interface AdamWState {
 }
 
 /**
- * AdamW (Loshchilov & Hutter), in PyTorch's order of operations. For each parameter at step t:
- *   p <- p * (1 - lr * wd)                        decoupled weight decay
+ * AdamW (Loshchilov & Hutter), in PyTorch's order of operations. For each parameter at step t,
+ * with lr_p = lr * p.lrScale (a parameter group's learning rate; lrScale defaults to 1):
+ *   p <- p * (1 - lr_p * wd)                      decoupled weight decay
  *   m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
- *   p <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *   p <- p - (lr_p / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  */
 export class AdamW {
   lr: number;
@@ -48,6 +49,7 @@ export class AdamW {
     for (const p of params) {
       if (names.has(p.name)) throw new Error(`AdamW: duplicate parameter name ${p.name}`);
       names.add(p.name);
+      if (p.lrScale !== undefined && !(p.lrScale >= 0 && Number.isFinite(p.lrScale))) throw new Error(`AdamW: ${p.name}.lrScale must be a finite number >= 0, got ${p.lrScale}`);
     }
     this.lr = lr;
     this.options = { ...options };
@@ -68,10 +70,11 @@ export class AdamW {
     this.t += 1;
     const bc1 = 1 - b1 ** this.t;
     const sqrtBc2 = Math.sqrt(1 - b2 ** this.t);
-    const stepSize = lr / bc1;
-    const decay = 1 - lr * wd;
     for (let k = 0; k < this.params.length; k++) {
-      const { data, grad } = this.params[k]!;
+      const { data, grad, lrScale } = this.params[k]!;
+      const lrP = lrScale === undefined ? lr : lr * lrScale;
+      const stepSize = lrP / bc1;
+      const decay = 1 - lrP * wd;
       const m = this.m[k]!, v = this.v[k]!;
       for (let i = 0; i < data.length; i++) {
         const g = grad[i]!;

@@ -48,6 +48,8 @@ export interface Param {
   shape: number[];
   data: Float32Array;
   grad: Float32Array;
+  /** The optimizer's learning rate for this tensor is lr * lrScale (parameter groups); default 1. */
+  lrScale?: number;
 }
 
 /** A saved, untrained tensor (see `stateTensors`). */
