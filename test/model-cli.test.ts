@@ -1,13 +1,17 @@
 // The model commands, run in-process through commander with captured output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerModel } from '../src/cli/model.js';
-import { loadModel } from '../src/model/load.js';
+import { loadModel, saveModelFolder } from '../src/model/load.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { fullForwardFlops, trainableFlops } from '../bench/model.js';
 import { testConfig } from './model-ref.js';
 import { tsBackend } from './model-backends.js';
+import { randomWeights } from '../src/model/random-init.js';
+import { microConfig, tmpDir, writeMicroTokenizer } from './model-load-fixtures.js';
 
 async function run(...args: string[]): Promise<{ out: string; err: string }> {
   let out = '', err = '';
@@ -105,4 +109,20 @@ test('option parsers name the option and what they expected', async () => {
   assert.throws(() => backendChoice('gpu'), /--backend must be native, typescript or auto, got "gpu"/);
   await assert.rejects(run('generate', '--model', 'random:tiny', '--prompt', 'x', '--top-k', 'many'), /--top-k must be an integer >= 0, got "many"/);
   await assert.rejects(run('model', 'info', '--model', 'random:nope'), /unknown built-in config "nope"/);
+});
+
+test('model forward / generate refuse a model folder whose weights hold NaN, naming the file and the tensor', async () => {
+  const dir = tmpDir();
+  try {
+    const config = microConfig();
+    const w = randomWeights(config, 1);
+    w.layers[0]!.o[9] = NaN;
+    writeMicroTokenizer(dir);
+    saveModelFolder(dir, config, w);
+    const want = new RegExp(`${join(dir, 'model.safetensors').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: tensor "model\\.layers\\.0\\.self_attn\\.o_proj\\.weight" \\[8, 8\\] holds 1 non-finite value \\(first: NaN at \\[1, 1\\]\\)`);
+    await assert.rejects(run('model', 'forward', '--model', dir, '--ids', '5,17', '--backend', 'typescript', '--json'), want);
+    await assert.rejects(run('generate', '--model', dir, '--prompt', 'ab', '--max-new-tokens', '2', '--backend', 'typescript'), want);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -354,3 +354,34 @@ test('saveTensors / loadTensors round trip, with an expected-set check', withTmp
   assert.throws(() => loadTensors(path, [['policy_head.weight', [3]], ['value_head.weight', [4]]]),
     /trainable\.safetensors: checkpoint does not match the config: missing tensors: value_head\.weight \[4\] \| wrong shapes: policy_head\.weight: expected \[3\], got \[2\] \| unexpected tensors: model\.layers\.3\.mlp\.up_proj\.weight/);
 }));
+
+test('NaN or Inf in model weights: loading fails naming the file and the tensor (single file, F16 overflow, shards, loadTensors)', withTmp(async (dir) => {
+  const config = microConfig();
+  writeFolder(dir, config, (ts) => ts.map(([n, t]): [string, Tensor] => {
+    if (n !== 'model.layers.1.mlp.up_proj.weight') return [n, t];
+    const data = t.data.slice();
+    data[3 * 8 + 5] = NaN;
+    return [n, { shape: t.shape, data }];
+  }));
+  const file = join(dir, 'model.safetensors');
+  await assert.rejects(loadModel(dir), (e: Error) => {
+    assert.equal(e.message, `${file}: tensor "model.layers.1.mlp.up_proj.weight" [12, 8] holds 1 non-finite value (first: NaN at [3, 5]); expected finite weights: the file is corrupt or the weights diverged`);
+    return true;
+  });
+
+  // F16 storage of a value beyond its range gives +Inf; in shards, the shard holding it is named.
+  const w = microWeights(config);
+  w.embed[7] = 1e6;
+  w.norm[2] = -1e6;
+  rmSync(file);
+  saveModelFolder(dir, config, w, { dtype: 'F16', maxShardBytes: 1200 });
+  const index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8')).weight_map as Record<string, string>;
+  await assert.rejects(loadModel(dir), new RegExp(`${index['model.embed_tokens.weight']!.replace(/\./g, '\\.')}: tensor "model\\.embed_tokens\\.weight" \\[264, 8\\] holds 1 non-finite value \\(first: Infinity at \\[0, 7\\]\\)`));
+  w.embed[7] = 0;
+  saveModelFolder(dir, config, w, { dtype: 'F16', maxShardBytes: 1200 });
+  await assert.rejects(loadModel(dir), new RegExp(`${index['model.norm.weight']!.replace(/\./g, '\\.')}: tensor "model\\.norm\\.weight" \\[8\\] holds 1 non-finite value \\(first: -Infinity at \\[2\\]\\)`));
+
+  const path = join(dir, 'trainable.safetensors');
+  saveTensors(path, { 'value_head.weight': { shape: [2, 2], data: new Float32Array([0, 1, Infinity, NaN]) } });
+  assert.throws(() => loadTensors(path), /trainable\.safetensors: tensor "value_head\.weight" \[2, 2\] holds 2 non-finite values \(first: Infinity at \[1, 0\]\)/);
+}));

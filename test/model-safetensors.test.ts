@@ -242,3 +242,22 @@ test('the writer refuses inconsistent tensors', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the finite option refuses NaN and +-Inf in F32, F16 and BF16 tensors (also past a half chunk), naming file and tensor', () => {
+  const dir = tmp();
+  try {
+    const path = join(dir, 'w.safetensors');
+    for (const [dtype, bad, shown] of [['F32', NaN, 'NaN'], ['F16', Infinity, 'Infinity'], ['BF16', -Infinity, '-Infinity']] as const) {
+      const big = new Float32Array((1 << 22) + 10).fill(0.5); // more than one 4M-element read chunk
+      big[(1 << 22) + 7] = bad;
+      writeSafetensors(path, [['ok', { shape: [2], data: new Float32Array([1, -1]) }], ['w', { shape: [2, (1 << 21) + 5], data: big }]], { dtype });
+      assert.equal(readSafetensors(path).tensors.get('w')!.data[(1 << 22) + 7], bad, 'read as it is without the option');
+      assert.throws(() => readSafetensors(path, { finite: true }),
+        new RegExp(`w\\.safetensors: tensor "w" \\[2, ${(1 << 21) + 5}\\] holds 1 non-finite value \\(first: ${shown} at \\[1, ${(1 << 21) + 2}\\]\\); expected finite weights`), `${dtype} ${shown}`);
+      const f = SafetensorsFile.open(path);
+      try { assert.deepEqual(Array.from(f.read('ok', { finite: true }).data), [1, -1]); } finally { f.close(); }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

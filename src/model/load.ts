@@ -14,7 +14,8 @@
 // rotary_emb.inv_freq, saved by old transformers versions; recomputed from rope_theta, so they are
 // ignored) and lm_head.weight in a tied model, which is accepted only when it equals
 // model.embed_tokens.weight exactly (transformers would silently replace it by the embedding; a
-// different one means the config and the checkpoint disagree).
+// different one means the config and the checkpoint disagree). Every tensor read must be finite: a NaN
+// or +-Inf (a corrupt file, diverged training) is an error naming the file and the tensor.
 import { createHash } from 'node:crypto';
 import { existsSync, statSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { join, dirname, basename, resolve } from 'node:path';
@@ -266,12 +267,12 @@ export function readCheckpointWeights(where: string, config: LlamaConfig, files:
     const tiedHead = config.tie_word_embeddings && owner.has('lm_head.weight');
     checkTensorSet(where, manifest, found, (n) => HARMLESS_EXTRA_TENSOR.test(n) || (n === 'lm_head.weight' && config.tie_word_embeddings));
 
-    const read = (name: string): Float32Array => owner.get(name)!.read(name).data;
+    const read = (name: string): Float32Array => owner.get(name)!.read(name, { finite: true }).data;
     const embed = read('model.embed_tokens.weight');
     if (tiedHead) {
       const head = owner.get('lm_head.weight')!;
       const shape = head.info('lm_head.weight').shape;
-      const data = head.read('lm_head.weight').data;
+      const data = head.read('lm_head.weight', { finite: true }).data;
       if (data.length !== embed.length || shape[0] !== config.vocab_size || !bitsEqual(data, embed)) {
         throw new Error(`${where}: config ties word embeddings, but lm_head.weight ${shapeStr(shape)} differs from model.embed_tokens.weight; set tie_word_embeddings false or drop lm_head.weight`);
       }
@@ -379,7 +380,7 @@ export function saveTensors(path: string, tensors: Record<string, Tensor>, metad
 
 /**
  * Load every tensor of a safetensors file as float32. With `expected`, the file must hold exactly
- * those names and shapes (one error lists every difference).
+ * those names and shapes (one error lists every difference). NaN or +-Inf in a tensor is an error.
  */
 export function loadTensors(path: string, expected?: Array<[string, number[]]>): Record<string, Tensor> {
   const abs = resolve(path);
@@ -394,6 +395,6 @@ export function loadTensors(path: string, expected?: Array<[string, number[]]>):
     }
   }
   const out: Record<string, Tensor> = {};
-  for (const [name, t] of readSafetensors(abs).tensors) out[name] = { shape: t.shape, data: t.data };
+  for (const [name, t] of readSafetensors(abs, { finite: true }).tensors) out[name] = { shape: t.shape, data: t.data };
   return out;
 }

@@ -7,6 +7,10 @@
 // (for size checks) but refused when read. Tensor data may not overlap or run past the file; gaps
 // between tensors are tolerated (they hold no tensor and are never read).
 //
+// Finite check: readers of weights (model folders, policy files, checkpoints) pass `{ finite: true }`,
+// and a NaN or +-Inf anywhere in a tensor is then an error naming the file and the tensor. The check
+// is one pass over each tensor (a chunk of halves right after its conversion, while it is in cache).
+//
 // Memory: tensors are read one by one straight from the file into their final Float32Array (halves
 // through a bounded chunk), so loading a 540 MB model needs 540 MB, not twice that.
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
@@ -257,6 +261,33 @@ function openFile(path: string): number {
 
 const HALF_CHUNK = 1 << 22; // elements per read when converting halves (8 MB)
 
+export interface ReadOptions {
+  /** Refuse a tensor holding NaN or +-Inf (an error naming the file and the tensor). Default false. */
+  finite?: boolean;
+}
+
+/**
+ * True when data[from..to) holds only finite values. One branch-free pass: x * 0 is 0 for every
+ * finite x and NaN for NaN and +-Inf, so the sum stays 0 exactly when all values are finite.
+ */
+export function allFinite(data: Float32Array, from = 0, to = data.length): boolean {
+  let acc = 0;
+  for (let i = from; i < to; i++) acc += data[i]! * 0;
+  return acc === 0;
+}
+
+/** The error for a tensor holding non-finite values (counted and located here, off the fast path). */
+export function nonFiniteError(path: string, name: string, shape: number[], data: Float32Array): Error {
+  let count = 0, first = -1;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) { count++; if (first < 0) first = i; }
+  }
+  const index: number[] = [];
+  for (let rem = first, k = shape.length - 1; k >= 0; k--) { index.unshift(rem % shape[k]!); rem = Math.floor(rem / shape[k]!); }
+  return new Error(`${path}: tensor "${name}" [${shape.join(', ')}] holds ${count} non-finite value${count === 1 ? '' : 's'} `
+    + `(first: ${data[first]} at [${index.join(', ')}]); expected finite weights: the file is corrupt or the weights diverged`);
+}
+
 /** An open safetensors file whose tensors are read one at a time. Call close() when done. */
 export class SafetensorsFile {
   readonly header: SafetensorsHeader;
@@ -286,8 +317,8 @@ export class SafetensorsFile {
     return t;
   }
 
-  /** The tensor as float32 (converted from F16/BF16). */
-  read(name: string): Tensor {
+  /** The tensor as float32 (converted from F16/BF16); with `finite`, NaN or +-Inf is an error. */
+  read(name: string, opts: ReadOptions = {}): Tensor {
     if (this.fd === null) throw new Error(`${this.path}: file already closed`);
     const t = this.info(name);
     if (!(READABLE_DTYPES as readonly string[]).includes(t.dtype)) {
@@ -299,6 +330,7 @@ export class SafetensorsFile {
     const what = `tensor "${name}"`;
     if (t.dtype === 'F32') {
       readExactly(this.fd, new Uint8Array(out.buffer), pos, this.path, what);
+      if (opts.finite && !allFinite(out)) throw nonFiniteError(this.path, name, t.shape, out);
     } else {
       const chunk = new Uint16Array(Math.min(n, HALF_CHUNK));
       const convert = t.dtype === 'F16' ? f16ArrayToF32 : bf16ArrayToF32;
@@ -307,6 +339,7 @@ export class SafetensorsFile {
         const view = chunk.subarray(0, m);
         readExactly(this.fd, new Uint8Array(view.buffer, 0, m * 2), pos + i * 2, this.path, what);
         convert(view, out, i);
+        if (opts.finite && !allFinite(out, i, i + m)) throw nonFiniteError(this.path, name, t.shape, out);
       }
     }
     return { shape: [...t.shape], data: out };
@@ -318,11 +351,11 @@ export class SafetensorsFile {
 }
 
 /** Read every tensor of a file (as float32) and its metadata. */
-export function readSafetensors(path: string): { tensors: Map<string, Tensor & { dtype: string }>; metadata: Record<string, string> } {
+export function readSafetensors(path: string, opts: ReadOptions = {}): { tensors: Map<string, Tensor & { dtype: string }>; metadata: Record<string, string> } {
   const f = SafetensorsFile.open(path);
   try {
     const tensors = new Map<string, Tensor & { dtype: string }>();
-    for (const name of f.names()) tensors.set(name, { ...f.read(name), dtype: f.info(name).dtype });
+    for (const name of f.names()) tensors.set(name, { ...f.read(name, opts), dtype: f.info(name).dtype });
     return { tensors, metadata: f.header.metadata };
   } finally {
     f.close();
@@ -343,6 +376,11 @@ export interface WriteOptions {
  * spaces to a multiple of 8 bytes so that the data region is aligned, as the reference writer does.
  */
 export function writeSafetensors(path: string, tensors: Iterable<[string, Tensor]> | Record<string, Tensor>, opts: WriteOptions = {}): void {
+  writeFileAtomic(path, encodeSafetensors(path, tensors, opts));
+}
+
+/** The bytes writeSafetensors writes (for callers that hash them before writing); `path` names errors. */
+export function encodeSafetensors(path: string, tensors: Iterable<[string, Tensor]> | Record<string, Tensor>, opts: WriteOptions = {}): Buffer {
   const dtype = opts.dtype ?? 'F32';
   if (!(READABLE_DTYPES as readonly string[]).includes(dtype)) throw new Error(`${path}: cannot write dtype ${dtype}; expected one of ${READABLE_DTYPES.join(', ')}`);
   const entries: Array<[string, Tensor]> = Symbol.iterator in tensors
@@ -377,5 +415,5 @@ export function writeSafetensors(path: string, tensors: Iterable<[string, Tensor
     out.set(b, pos);
     pos += b.length;
   }
-  writeFileAtomic(path, out);
+  return out;
 }

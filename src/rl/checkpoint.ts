@@ -11,8 +11,13 @@
  *           running episode stats, optimizer step), metrics: [the metrics.jsonl lines so far] }
  * A policy file (`policy.safetensors`, the final weights for evaluation and sharing) holds only the
  * parameter and state tensors, with format "flag-trader/policy" and the policy's kind and fingerprint.
+ *
+ * Reading either refuses a tensor holding NaN or +-Inf (the error names the file and the tensor).
+ * `encodeCheckpoint` / `encodePolicy` give the bytes without writing them, for a run that records
+ * their sha256 in its manifest before writing (src/rl/manifest.ts).
  */
-import { readSafetensors, writeSafetensors, type Tensor } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { encodeSafetensors, readSafetensors, type Tensor } from '../model/safetensors.js';
 import type { AdamWState } from './optim.js';
 import type { Param, StateTensor } from './policy.js';
 import type { PpoTrainerState } from './ppo.js';
@@ -29,6 +34,11 @@ export interface CheckpointState {
 }
 
 export function saveCheckpoint(path: string, params: readonly Param[], optimizer: AdamWState, state: CheckpointState, stateTensors: readonly StateTensor[] = []): void {
+  writeFileAtomic(path, encodeCheckpoint(path, params, optimizer, state, stateTensors));
+}
+
+/** The bytes saveCheckpoint writes; `path` only names errors. */
+export function encodeCheckpoint(path: string, params: readonly Param[], optimizer: AdamWState, state: CheckpointState, stateTensors: readonly StateTensor[] = []): Buffer {
   const tensors: Array<[string, Tensor]> = [];
   for (const p of [...params, ...stateTensors]) {
     if (p.name.startsWith('optimizer.')) throw new Error(`saveCheckpoint: parameter name ${p.name} clashes with the optimizer's tensor names`);
@@ -39,7 +49,7 @@ export function saveCheckpoint(path: string, params: readonly Param[], optimizer
     if (!m || !v) throw new Error(`saveCheckpoint: no optimizer state for ${p.name}`);
     tensors.push([M_PREFIX + p.name, { shape: p.shape, data: m }], [V_PREFIX + p.name, { shape: p.shape, data: v }]);
   }
-  writeSafetensors(path, tensors, { metadata: { format: CHECKPOINT_FORMAT, version: '1', state: JSON.stringify(state) } });
+  return encodeSafetensors(path, tensors, { metadata: { format: CHECKPOINT_FORMAT, version: '1', state: JSON.stringify(state) } });
 }
 
 export interface LoadedCheckpoint {
@@ -49,7 +59,7 @@ export interface LoadedCheckpoint {
 }
 
 export function loadCheckpoint(path: string): LoadedCheckpoint {
-  const { tensors, metadata } = readSafetensors(path);
+  const { tensors, metadata } = readSafetensors(path, { finite: true });
   if (metadata.format !== CHECKPOINT_FORMAT) {
     throw new Error(`${path}: not a PPO checkpoint (metadata format is ${JSON.stringify(metadata.format)}; expected ${CHECKPOINT_FORMAT})`);
   }
@@ -70,14 +80,19 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
 }
 
 export function savePolicy(path: string, params: readonly StateTensor[], info: { kind: string; fingerprint: string; update: number }): void {
-  writeSafetensors(path, params.map((p) => [p.name, { shape: p.shape, data: p.data }] as [string, Tensor]), {
+  writeFileAtomic(path, encodePolicy(path, params, info));
+}
+
+/** The bytes savePolicy writes; `path` only names errors. */
+export function encodePolicy(path: string, params: readonly StateTensor[], info: { kind: string; fingerprint: string; update: number }): Buffer {
+  return encodeSafetensors(path, params.map((p) => [p.name, { shape: p.shape, data: p.data }] as [string, Tensor]), {
     metadata: { format: POLICY_FORMAT, kind: info.kind, fingerprint: info.fingerprint, update: String(info.update) },
   });
 }
 
 /** The parameter tensors of a policy file or a checkpoint (optimizer tensors left out). */
 export function readPolicyTensors(path: string): { params: Map<string, Tensor>; metadata: Record<string, string> } {
-  const { tensors, metadata } = readSafetensors(path);
+  const { tensors, metadata } = readSafetensors(path, { finite: true });
   if (metadata.format !== POLICY_FORMAT && metadata.format !== CHECKPOINT_FORMAT) {
     throw new Error(`${path}: not a policy or checkpoint file (metadata format is ${JSON.stringify(metadata.format)})`);
   }
