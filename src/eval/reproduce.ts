@@ -26,7 +26,7 @@ import type { Annualization } from './metrics.js';
 import { parseTrainConfig, type TrainConfig } from '../rl/config.js';
 import { loadRunSeries, testWindow } from '../rl/data.js';
 import { evaluateRun } from '../rl/evaluate.js';
-import { readRunRecord, runTraining, RUN_FILES } from '../rl/run.js';
+import { checkRunFile, readRunRecord, runTraining, RUN_FILES } from '../rl/run.js';
 import { describePointInTime, runPointInTime, type PointInTime } from '../rl/point-in-time.js';
 import type { AgentResult, AssetResult, ReportInput, TrainingCurve, TrainingPoint } from '../report/types.js';
 import { writeReport } from '../report/write.js';
@@ -110,6 +110,7 @@ async function ensureRun(dir: string, config: TrainConfig, label: string, opts: 
 }
 
 function curveOf(dir: string): TrainingPoint[] {
+  checkRunFile(dir, RUN_FILES.metrics); // a finished run lists metrics.jsonl in its manifest
   const text = readFileSync(join(dir, RUN_FILES.metrics), 'utf8').trim();
   return text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as TrainingPoint);
 }

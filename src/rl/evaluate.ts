@@ -6,10 +6,13 @@
  * The market settings (mode, lookback, costs) are the run's, so the policy sees observations shaped
  * as in training. The data and test window default to the run's and can be overridden.
  *
+ * Integrity: config.json and the weights file are checked against the run's manifest.json (a file
+ * changed after the run wrote it is an error naming it); a run from before manifests is evaluated
+ * with a warning. The weights must be finite (checked as they are read).
+ *
  * Point-in-time: a window starting on or before the text cutoff of the run's model is refused (before
  * the model is loaded) unless allowed, by the option or by the run's own allow_text_overlap.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
@@ -23,7 +26,8 @@ import { checkTextCutoff, dateCheckApplies, describePointInTime, policyReadsMode
 import { loadModelMeta } from '../model/load.js';
 import { PolicyAgent } from './policy-agent.js';
 import { savedTensors } from './policy.js';
-import { readRunRecord, RUN_FILES } from './run.js';
+import { checkRunFile, readRunRecord, RUN_FILES } from './run.js';
+import { readManifest } from './manifest.js';
 
 export type DataOverrides = Partial<Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'test_start' | 'test_end'>>;
 
@@ -47,16 +51,19 @@ export interface EvaluateOptions {
 
 export const DEFAULT_BASELINES = ['buy-and-hold', 'momentum', 'sma-crossover'];
 
-/** Which file holds the run's trained parameters. */
+/**
+ * Which file holds the run's trained parameters, checked against the run's manifest (when it has one):
+ * a file whose checksum does not match, or a listed file that is missing, is an error naming it.
+ */
 export function trainedWeightsPath(run: string): string {
-  const policy = join(run, RUN_FILES.policy), ckpt = join(run, RUN_FILES.checkpoint);
-  if (existsSync(policy)) return policy;
-  if (existsSync(ckpt)) return ckpt;
+  const manifest = readManifest(run);
+  if (checkRunFile(run, RUN_FILES.policy, manifest)) return join(run, RUN_FILES.policy);
+  if (checkRunFile(run, RUN_FILES.checkpoint, manifest)) return join(run, RUN_FILES.checkpoint);
   throw new Error(`${run} holds no trained weights yet (neither ${RUN_FILES.policy} nor ${RUN_FILES.checkpoint})`);
 }
 
 export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult[]> {
-  const record = readRunRecord(opts.run);
+  const record = readRunRecord(opts.run, opts.log);
   const runConfig = record.config;
   const c: TrainConfig = { ...runConfig, ...opts.overrides };
   const { series } = await loadRunSeries(c);
