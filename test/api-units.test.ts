@@ -138,8 +138,8 @@ test('createApiAgentFromOptions: CLI strings are converted; every bad value name
     [{ parseRetries: 'x' }, /^Error: --api-parse-retries: expected an integer >= 0/],
     [{ onApiError: 'skip' }, /^Error: --api-on-error: expected throw \| fallback/],
     [{ apiKeyEnv: 'MY-KEY' }, /^Error: --api-key-env: expected an environment variable name, got "MY-KEY"$/],
-    [{ requestSeed: '-3' }, /^Error: --api-seed: expected an integer >= 0/],
-    [{ seed: '1.5' }, /^Error: --seed: expected an integer, got "1.5"$/],
+    [{ requestSeed: '9007199254740993' }, /^Error: --api-seed: expected an integer from -9007199254740991 to 9007199254740991, got "9007199254740993"$/],
+    [{ seed: '1.5' }, /^Error: --seed: expected an integer from -9007199254740991 to 9007199254740991, got "1.5"$/],
     [{ mode: 'paper' }, /^Error: --mode: expected benchmark \| account, got "paper"$/],
   ];
   for (const [bad, re] of cases) assert.throws(() => createApiAgentFromOptions({ ...base, ...bad }), re);

@@ -70,6 +70,10 @@ test('investorbench: structural problems name the file and date', async () => {
     ['{ "2020-03-12": { "prices": 1 }, "12/03/2020": { "prices": 1 } }', ["key '12/03/2020' is not a date", 'YYYY-MM-DD']],
     ['{ "2021-02-29": { "prices": 1 } }', ["key '2021-02-29' is not a date"]],
     ['[1, 2]', ['expected a JSON object keyed by date', 'an array']],
+    // issue 12: a top-level null used to be reported as "found object" (typeof null)
+    ['null', ['expected a JSON object keyed by date', 'found null']],
+    [' "2020-03-12" ', ['expected a JSON object keyed by date', 'found a string']],
+    ['42', ['expected a JSON object keyed by date', 'found a number']],
     ['{ "2020-03-12": { "prices": 1 }', ['not valid JSON']],
     ['{}', ['empty series', 'no dates']],
   ];

@@ -7,6 +7,8 @@ import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ACTIONS } from '../env/types.js';
 import { ApiAgent, API_AGENT_DEFAULTS, type ApiAgentOptions } from './api-agent.js';
+import { isSeed, seedNumber, SEED_RANGE } from '../util/seed.js';
+import { seedOption } from '../cli/seed.js';
 
 /** The flag that sets each field, for error messages and docs. */
 export const API_AGENT_FLAGS = {
@@ -42,6 +44,11 @@ const numeric = (ok: (n: number) => boolean, expected: string) => z.unknown().tr
 });
 const num = (lo: number, hi: number) => numeric((v) => Number.isFinite(v) && v >= lo && v <= hi, `a number in [${lo}, ${hi}]`);
 const int = (lo: number) => numeric((v) => Number.isInteger(v) && v >= lo, `an integer >= ${lo}`);
+/** Seeds: the one rule of every seed flag (src/cli/seed.ts), so text beyond Number.MAX_SAFE_INTEGER is refused, not rounded. */
+const seedField = z.unknown().transform((v, ctx) => {
+  if (!isSeed(v)) { ctx.addIssue({ code: 'custom', message: SEED_RANGE }); return z.NEVER; }
+  return seedNumber(v as number | string);
+});
 /** Booleans from flags (true) or from text ('true'/'false', '1'/'0'). */
 const bool = z.unknown().transform((v, ctx) => {
   if (typeof v === 'boolean') return v;
@@ -70,8 +77,8 @@ const schema = z.object({
   onApiError: oneOf(['throw', 'fallback']).optional(),
   logPath: text(/./, 'a file path').optional(),
   attachObservation: bool.optional(),
-  requestSeed: int(0).optional(),
-  seed: numeric(Number.isInteger, 'an integer').optional(),
+  requestSeed: seedField.optional(),
+  seed: seedField.optional(),
   mode: oneOf(['benchmark', 'account']).optional(),
   allowShort: bool.optional(),
 });
@@ -146,7 +153,7 @@ export function addApiAgentOptions(cmd: Command): Command {
     .addOption(new Option('--api-on-error <what>', `API agent: when a request fails for good, throw or take the fallback (default ${d.onApiError})`).choices(['throw', 'fallback']))
     .addOption(new Option('--api-log <file>', 'API agent: write every decision (raw replies, parse results, latency) and the stats as JSONL'))
     .addOption(new Option('--api-attach-observation', 'API agent: also send the observation (flag-trader serve extension; real APIs reject it)'))
-    .addOption(new Option('--api-seed <n>', 'API agent: `seed` request field for servers with seeded sampling'));
+    .addOption(new Option('--api-seed <n>', 'API agent: `seed` request field for servers with seeded sampling').argParser(seedOption('--api-seed')));
 }
 
 /** Map the parsed flags of addApiAgentOptions (commander's camelCase names) to the option fields. */

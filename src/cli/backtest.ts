@@ -23,6 +23,8 @@ import { backtest, type BacktestOptions, type BacktestResult } from '../eval/bac
 import { parseAnnualization, type Annualization } from '../eval/metrics.js';
 import { addApiAgentOptions } from '../agents/api-options.js';
 import { ApiAgent } from '../agents/api-agent.js';
+import { seedOption } from './seed.js';
+import { MAX_COST_BPS } from '../env/config.js';
 
 /** The JSON shape printed per agent (CR, AV, MDD, win rate in percent). */
 export interface BacktestRecord {
@@ -110,6 +112,17 @@ export function parseNonNegative(v: string): number {
   return n;
 }
 
+/** Basis points from 0 to `max` (inclusive, or below it with `below`); the error names the flag. */
+function bpsOption(flag: string, max: number, below = false) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (below ? n >= max : n > max)) {
+      throw new InvalidArgumentError(`${flag}: expected basis points from 0 to ${below ? 'below ' : ''}${max} (${max} bps = 100%), got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+}
+
 function parsePositive(v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got ${JSON.stringify(v)}`);
@@ -172,13 +185,13 @@ export function registerBacktest(program: Command): void {
     .option('--end <date>', 'last date of the window, YYYY-MM-DD')
     .option('--agent <names>', `agent(s), repeatable or comma-separated: ${agentNames().join(', ')} (default buy-and-hold)`, collectAgents)
     .addOption(new Option('--annualization <spec>', 'stock (252/252), crypto (vol 365, sr 252) or VOL,SR').argParser(parseAnnualizationOption).default(parseAnnualization('stock'), 'stock'))
-    .option('--cost-bps <bps>', 'benchmark mode: cost per unit of position change, in basis points', parseNonNegative, 0)
-    .option('--seed <n>', 'seed for the synthetic market and for random agents', parseInteger, 0)
+    .option('--cost-bps <bps>', `benchmark mode: cost per unit of position change, in basis points (0 to ${MAX_COST_BPS})`, bpsOption('--cost-bps', MAX_COST_BPS), 0)
+    .option('--seed <n>', 'seed for the synthetic market and for random agents', seedOption('--seed'), 0)
     .option('--json', 'print JSON (one object for one agent, an array for several)')
     .addOption(new Option('--mode <mode>', 'environment semantics').choices(['benchmark', 'account']).default('benchmark'))
     .option('--lookback <days>', 'days of history in each observation', parseNonNegativeInteger, 20)
     .option('--initial-cash <amount>', 'account mode: starting cash (default 100000)', parsePositive)
-    .option('--fee-bps <bps>', 'account mode: fee per trade, in basis points of notional (default 0)', parseNonNegative)
+    .option('--fee-bps <bps>', 'account mode: fee per trade, in basis points of notional, below 10000 (default 0)', bpsOption('--fee-bps', 10_000, true))
     .option('--allow-short', 'account mode: let sell open a short position')
     .option('--momentum-lookback <days>', 'momentum agent: lookback in days (default 20)', parseInteger)
     .option('--sma-short <days>', 'sma-crossover agent: short window (default 5)', parseInteger)

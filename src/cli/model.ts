@@ -16,6 +16,7 @@ import { Rng } from '../util/rng.js';
 import { formatModelBench, runModelBench } from '../../bench/model.js';
 import { formatTrainBench, runTrainBench } from '../../bench/train.js';
 import { backendChoice, intList, nonNegativeInt, nonNegativeNumber, positiveInt } from './model-options.js';
+import { seedOption } from './seed.js';
 
 /** Where the commands write (tests pass their own). */
 export interface ModelCliIo {
@@ -40,7 +41,7 @@ interface CommonOpts {
 function addCommon(cmd: Command): Command {
   return cmd
     .option('--model <spec>', 'model folder, Hub id, or random:<smollm2-135m|small|tiny|path/config.json>', 'random:tiny')
-    .option('--weights-seed <n>', 'seed of the random weights (random: specs)', nonNegativeInt('--weights-seed'), 0)
+    .option('--weights-seed <n>', 'seed of the random weights (random: specs)', seedOption('--weights-seed'), 0)
     .option('--tokenizer <path>', 'tokenizer.json (or a folder with one) instead of the model\'s own')
     .option('--backend <name>', 'compute backend: native, typescript or auto', backendChoice, 'auto')
     .option('--threads <n>', 'threads for BLAS and the fused kernels (default: all cores)', positiveInt('--threads'));
@@ -113,7 +114,7 @@ export function registerModel(program: Command, io: ModelCliIo = stdio): void {
     .option('--max-new-tokens <n>', 'most tokens to generate', nonNegativeInt('--max-new-tokens'), 64)
     .option('--temperature <t>', '0 = greedy', nonNegativeNumber('--temperature'), 0)
     .option('--top-k <k>', 'sample only among the k most likely tokens (0 = all)', nonNegativeInt('--top-k'), 0)
-    .option('--seed <n>', 'seed of the sampling (with --temperature > 0)', nonNegativeInt('--seed'), 0)
+    .option('--seed <n>', 'seed of the sampling (with --temperature > 0)', seedOption('--seed'), 0)
     .option('--chat', 'wrap the prompt as a user turn in the ChatML template')
     .option('--json', 'print JSON')
     .action(async (o: CommonOpts & { prompt: string; maxNewTokens: number; temperature: number; topK: number; seed: number; chat?: boolean; json?: boolean }) => {

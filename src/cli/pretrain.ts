@@ -13,9 +13,13 @@ import { readConfigFile } from '../rl/config.js';
 import { parsePretrainConfig, parsePretrainFlag, pretrainFieldDocs, PRETRAIN_KEYS } from '../pretrain/config.js';
 import { parseTextSource, type CorpusSource } from '../pretrain/corpus.js';
 import { pretrain, type HeldOutLoss } from '../pretrain/pretrain.js';
-import { camel, parseSeeds } from './train.js';
+import { camel } from './train.js';
+import { parseSeedValue, seedListOption } from './seed.js';
 import { parsePositiveInt } from './reproduce.js';
 import { isIsoDate } from '../data/dates.js';
+
+/** Settings that are seeds: their flags go through the one seed parser (src/cli/seed.ts) first. */
+const PRETRAIN_SEED_KEYS: readonly string[] = ['seed', 'model_seed'];
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
@@ -36,7 +40,7 @@ export function registerPretrain(program: Command): void {
     .description('pretrain a small Llama language model on dated financial text with a point-in-time cutoff; writes a Hugging Face model folder')
     .requiredOption('--out <dir>', 'output model folder (config.json, model.safetensors, tokenizer.json, flag_trader.json; train/ holds the checkpoint and log)')
     .option('--investorbench <file>', 'INVESTOR-BENCH JSON file: its news and 10-K/10-Q items, dated (repeatable)', collect, [])
-    .option('--synthetic-seeds <list>', 'built-in synthetic market seeds whose generated headlines join the corpus (undated)', parseSeeds)
+    .option('--synthetic-seeds <list>', 'built-in synthetic market seeds whose generated headlines join the corpus (undated)', seedListOption('--synthetic-seeds'))
     .option('--synthetic-days <n>', 'days of each synthetic market', parsePositiveInt, 2000)
     .option('--text <file[@date]>', 'plain text file, one document per paragraph; undated unless @YYYY-MM-DD (repeatable)', collect, [])
     .option('--jsonl <file>', 'JSONL file, one {"text": ..., "date": "YYYY-MM-DD" | null} per line (repeatable)', collect, [])
@@ -47,7 +51,7 @@ export function registerPretrain(program: Command): void {
     .option('--quiet', 'no progress output');
   for (const d of pretrainFieldDocs()) {
     cmd.addOption(new Option(`${d.flag} <value>`, `${d.doc} (default: ${JSON.stringify(d.default)})`).argParser((raw: string) => {
-      try { return parsePretrainFlag(d.key, raw); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+      try { return parsePretrainFlag(d.key, PRETRAIN_SEED_KEYS.includes(d.key) ? String(parseSeedValue(d.flag, raw)) : raw); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
     }));
   }
   cmd.action(async (opts: Record<string, unknown>) => {

@@ -12,9 +12,10 @@ import { ANNUALIZATIONS } from '../eval/metrics.js';
 import { PAPER_PROTOCOL, protocolAssets } from '../eval/protocol.js';
 import { reproduce, type ExtraAgent, type ReproduceOptions, type ReproduceTarget } from '../eval/reproduce.js';
 import { renderMarkdown } from '../report/markdown.js';
-import { readConfigFile, parseFlagValue, parseTrainConfig, type ConfigKey } from '../rl/config.js';
+import { readConfigFile, parseTrainConfig, type ConfigKey } from '../rl/config.js';
 import { availableParallelism } from 'node:os';
-import { parseSeeds } from './train.js';
+import { parseConfigFlag } from './train.js';
+import { seedListOption } from './seed.js';
 import { addApiAgentOptions, apiAgentOptionsFromFlags, createApiAgentFromOptions } from '../agents/api-options.js';
 
 function parseList(v: string): string[] {
@@ -47,7 +48,7 @@ function addPassThrough(cmd: Command): Command {
   for (const [key, doc] of PASS_THROUGH) {
     const flag = key.replace(/_/g, '-');
     cmd.addOption(new Option(`--${flag} <value>`, doc).argParser((raw: string) => {
-      try { return { value: parseFlagValue(key, raw) }; } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+      try { return { value: parseConfigFlag(key, raw) }; } catch (e) { throw new InvalidArgumentError((e as Error).message); }
     }));
   }
   return cmd;
@@ -93,7 +94,7 @@ export function registerReproduce(program: Command): void {
     .description('the paper protocol: train on each asset\'s train window, evaluate on its test window, over several seeds; writes a report')
     .option('--data-dir <dir>', 'folder with investorbench/ and yahoo/ (default: $FLAG_TRADER_DATA_DIR)')
     .option('--assets <list>', `comma-separated, from ${PAPER_PROTOCOL.map((p) => p.asset).join(', ')} (default all)`, parseList)
-    .option('--seeds <list>', 'training seeds', parseSeeds, [1, 2, 3])
+    .option('--seeds <list>', 'training seeds', seedListOption('--seeds'), [1, 2, 3])
     .option('--out <dir>', 'output folder (reused: finished runs are kept, unfinished ones resumed)', 'runs/reproduce')
     .option('--config <file>', 'training config (JSON/YAML) for every run; data, windows and seed are set per run')
     .option('--baselines <list>', 'rule baselines besides Buy & Hold', parseList, ['momentum', 'sma-crossover'])
@@ -141,7 +142,7 @@ export function registerDemo(program: Command): void {
   const cmd = program
     .command('demo')
     .description('the main job: train a small LLM policy with PPO on the built-in synthetic market, evaluate it against the baselines, write a report')
-    .option('--seeds <list>', 'training seeds', parseSeeds, [1, 2])
+    .option('--seeds <list>', 'training seeds', seedListOption('--seeds'), [1, 2])
     .option('--out <dir>', 'output folder', 'runs/demo')
     .option('--config <file>', 'training config (JSON/YAML) overriding the demo settings')
     .option('--bootstrap-resamples <n>', 'resamples of the Sharpe-difference bootstrap', parsePositiveInt, 2000)

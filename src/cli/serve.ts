@@ -5,10 +5,11 @@
  */
 import { Option, type Command } from 'commander';
 import { agentNames } from '../agents/registry.js';
-import { PolicyServer, SERVE_DEFAULTS } from '../serve/server.js';
+import { PolicyServer, SERVE_DEFAULTS, type ServeOptions } from '../serve/server.js';
 import { runScorer, modelScorer } from '../serve/policy-scorer.js';
 import { createScorer } from '../serve/scorers.js';
 import type { ActionScorer } from '../serve/scorer.js';
+import { seedOption } from './seed.js';
 
 function intOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -33,6 +34,10 @@ export interface ServeFlags {
   maxPromptChars: number;
   seed: number;
   shutdownGraceMs: number;
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  maxConnections?: number;
   momentumLookback?: number;
   smaShort?: number;
   smaLong?: number;
@@ -73,6 +78,27 @@ export function apiKeyFromEnv(name: string | undefined, env: Record<string, stri
   return key;
 }
 
+/** The server's options from the parsed flags (the scorer and the bearer token come separately). */
+export function serveOptionsFromFlags(flags: ServeFlags, scorer: ActionScorer, apiKey: string | null): ServeOptions {
+  return {
+    scorer,
+    host: flags.host,
+    port: flags.port,
+    apiKey,
+    maxBodyBytes: flags.maxBodyBytes,
+    maxPromptChars: flags.maxPromptChars,
+    seed: flags.seed,
+    shutdownGraceMs: flags.shutdownGraceMs,
+    ...(flags.headersTimeoutMs !== undefined && { headersTimeoutMs: flags.headersTimeoutMs }),
+    ...(flags.requestTimeoutMs !== undefined && { requestTimeoutMs: flags.requestTimeoutMs }),
+    ...(flags.keepAliveTimeoutMs !== undefined && { keepAliveTimeoutMs: flags.keepAliveTimeoutMs }),
+    ...(flags.maxConnections !== undefined && { maxConnections: flags.maxConnections }),
+    ...(flags.logRequests && {
+      onRequest: (r) => process.stderr.write(`${new Date().toISOString()} ${r.method} ${r.path} ${r.status} ${r.ms.toFixed(1)}ms\n`),
+    }),
+  };
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -80,7 +106,7 @@ export function registerServe(program: Command): void {
     .option('--run <dir>', 'serve the trained policy of a run (flag-trader train --out DIR)')
     .option('--model <spec>', 'serve an LLM read zero-shot (folder, Hub id or random:<config>): action-word logits of its LM head')
     .option('--tokenizer <path>', '--model: tokenizer.json to use instead of the model\'s own')
-    .option('--weights-seed <n>', '--model random:<config>: seed of the random weights', intOption('--weights-seed', 0))
+    .option('--weights-seed <n>', '--model random:<config>: seed of the random weights', seedOption('--weights-seed'))
     .addOption(new Option('--prompt-style <style>', '--model: how /v1/act renders observations').choices(['full', 'compact']))
     .addOption(new Option('--agent <name>', `baseline scorer: a rule agent with probability 1 on its action (${agentNames().join(', ')})`))
     .option('--model-id <id>', 'model id to report and accept (default baseline-NAME)')
@@ -89,27 +115,19 @@ export function registerServe(program: Command): void {
     .option('--api-key-env <name>', 'require "Authorization: Bearer $NAME" on /v1/* (default: no auth)')
     .option('--max-body-bytes <n>', 'largest request body (413 above)', intOption('--max-body-bytes', 1), SERVE_DEFAULTS.maxBodyBytes)
     .option('--max-prompt-chars <n>', 'largest prompt in characters (400 above)', intOption('--max-prompt-chars', 1), SERVE_DEFAULTS.maxPromptChars)
-    .option('--seed <n>', 'seed of the baseline agent and of sampling for requests without a seed', intOption('--seed', 0), SERVE_DEFAULTS.seed)
+    .option('--seed <n>', 'seed of the baseline agent and of sampling for requests without a seed', seedOption('--seed'), SERVE_DEFAULTS.seed)
     .option('--shutdown-grace-ms <ms>', 'on SIGINT/SIGTERM, how long requests in flight may take', intOption('--shutdown-grace-ms', 0), SERVE_DEFAULTS.shutdownGraceMs)
+    .option('--headers-timeout-ms <ms>', 'a client must send its request headers within this time (else 408 and the connection is closed)', intOption('--headers-timeout-ms', 1), SERVE_DEFAULTS.headersTimeoutMs)
+    .option('--request-timeout-ms <ms>', 'a client must send its whole request (headers and body) within this time; at least --headers-timeout-ms', intOption('--request-timeout-ms', 1), SERVE_DEFAULTS.requestTimeoutMs)
+    .option('--keep-alive-timeout-ms <ms>', 'an idle keep-alive connection is closed after this time', intOption('--keep-alive-timeout-ms', 1), SERVE_DEFAULTS.keepAliveTimeoutMs)
+    .option('--max-connections <n>', 'most open connections; further ones are closed at once', intOption('--max-connections', 1), SERVE_DEFAULTS.maxConnections)
     .option('--momentum-lookback <days>', 'momentum agent: lookback in days (default 20)', intOption('--momentum-lookback', 1))
     .option('--sma-short <days>', 'sma-crossover agent: short window (default 5)', intOption('--sma-short', 1))
     .option('--sma-long <days>', 'sma-crossover agent: long window (default 20)', intOption('--sma-long', 1))
     .option('--log-requests', 'log each request (method, path, status, ms) to stderr')
     .action(async (flags: ServeFlags) => {
       const scorer = await scorerFromFlags(flags);
-      const server = new PolicyServer({
-        scorer,
-        host: flags.host,
-        port: flags.port,
-        apiKey: apiKeyFromEnv(flags.apiKeyEnv),
-        maxBodyBytes: flags.maxBodyBytes,
-        maxPromptChars: flags.maxPromptChars,
-        seed: flags.seed,
-        shutdownGraceMs: flags.shutdownGraceMs,
-        ...(flags.logRequests && {
-          onRequest: (r) => process.stderr.write(`${new Date().toISOString()} ${r.method} ${r.path} ${r.status} ${r.ms.toFixed(1)}ms\n`),
-        }),
-      });
+      const server = new PolicyServer(serveOptionsFromFlags(flags, scorer, apiKeyFromEnv(flags.apiKeyEnv)));
       const url = await server.listen();
       process.stdout.write(`flag-trader serve: model ${scorer.id} at ${url}/v1 (OpenAI base URL)\n`);
       await new Promise<void>((resolve) => {

@@ -23,6 +23,7 @@ import { DEFAULT_BASELINES, evaluateRun, type DataOverrides } from '../rl/evalua
 import type { UpdateMetrics } from '../rl/ppo.js';
 import { RUN_FILES, runTraining, type TrainRunResult } from '../rl/run.js';
 import { formatTable, toRecord } from './backtest.js';
+import { parseSeedValue, seedListOption } from './seed.js';
 
 /** commander's attribute name for a flag: --learning-rate -> learningRate. */
 export function camel(flag: string): string {
@@ -32,10 +33,18 @@ export function camel(flag: string): string {
 /** commander turns an option value of null into '' — so `--target-kl null` travels as this marker. */
 const NULL_VALUE = Symbol('null');
 
+/** Config fields that are seeds: their flags go through the one seed parser (src/cli/seed.ts) first. */
+export const SEED_KEYS: readonly string[] = ['seed', 'model_seed', 'synthetic_seed'];
+
+/** A config field's flag value: seeds are checked by the one seed rule, then every value by the field's schema. */
+export function parseConfigFlag(key: ConfigKey, raw: string): unknown {
+  return parseFlagValue(key, SEED_KEYS.includes(key) ? String(parseSeedValue(`--${flagName(key)}`, raw)) : raw);
+}
+
 function configOption(key: ConfigKey, doc: string, def: unknown): Option {
   return new Option(`--${flagName(key)} <value>`, `${doc} (default: ${JSON.stringify(def)})`).argParser((raw: string) => {
     try {
-      const v = parseFlagValue(key, raw);
+      const v = parseConfigFlag(key, raw);
       return v === null ? NULL_VALUE : v;
     } catch (e) { throw new InvalidArgumentError((e as Error).message); }
   });
@@ -45,14 +54,6 @@ function parseIntArg(v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
-}
-
-export function parseSeeds(v: string): number[] {
-  const seeds = v.split(',').map((s) => s.trim());
-  if (seeds.length === 0 || seeds.some((s) => s === '' || !Number.isInteger(Number(s)))) {
-    throw new InvalidArgumentError(`expected comma-separated integer seeds, got ${JSON.stringify(v)}`);
-  }
-  return seeds.map(Number);
 }
 
 function parseList(v: string): string[] {
@@ -175,7 +176,7 @@ export function registerTrain(program: Command): void {
     .option('--test-start <date>', 'first date of the test window (default: the run\'s test_start, else the day after its training window)')
     .option('--test-end <date>', 'last date of the test window (default: the run\'s test_end, else the last date)')
     .option('--sampled', 'sample actions from the policy (one backtest per seed) instead of the greedy argmax')
-    .option('--seeds <list>', 'seeds of the sampled backtests, comma-separated (default 0)', parseSeeds)
+    .option('--seeds <list>', 'seeds of the sampled backtests, comma-separated (default 0)', seedListOption('--seeds'))
     .option('--baselines <list>', `rule baselines beside the policy, comma-separated, or none (known: ${agentNames().join(', ')})`, parseList)
     .option('--annualization <spec>', 'stock (252/252), crypto (vol 365, sr 252) or VOL,SR', parseAnnualizationArg)
     .option('--untrained', 'evaluate the run\'s initial (untrained) policy instead, for comparison')

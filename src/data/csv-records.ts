@@ -7,6 +7,7 @@
  * characters seen so far in the record is even (RFC 4180 escapes a quote inside a quoted field by
  * doubling it), so quoted fields with embedded commas or newlines are still read correctly.
  *
+ * Line breaks are LF, CRLF or, in files whose first line break is a lone CR (classic Mac OS), CR.
  * Blank lines are skipped. Fields are returned as written (no trimming). Line numbers are 1-based and
  * count the header; a record spanning several lines is numbered by its first line.
  */
@@ -30,15 +31,18 @@ export async function forEachCsvRecord(path: string, onRecord: (rec: CsvRecord) 
   const decoder = new TextDecoder('utf-8');
   let lineNo = 0;
   let rest = '';
+  // The line break of the file, taken from its first one (as csv-parse does): '\n' for LF and CRLF
+  // files (a CR before the LF is dropped), '\r' for CR-only files (classic Mac OS); null until seen.
+  let eol = null as '\n' | '\r' | null;
   // A record whose quotes are not yet balanced: more lines belong to it.
   let pending = null as { text: string; line: number; quotes: number } | null;
 
   const takeLine = (raw: string): void => {
     lineNo++;
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const line = eol !== '\r' && raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     const q = countQuotes(line);
     if (pending) {
-      pending.text += `\n${line}`;
+      pending.text += `${eol === '\r' ? '\r' : '\n'}${line}`;
       pending.quotes += q;
       if (pending.quotes % 2 === 0) {
         onRecord({ fields: parseQuotedRecord(path, pending.text, pending.line), line: pending.line });
@@ -67,7 +71,11 @@ export async function forEachCsvRecord(path: string, onRecord: (rec: CsvRecord) 
       }
       if (next.done) break;
       const text = rest + decoder.decode(next.value, { stream: true });
-      const lines = text.split('\n');
+      if (eol === null) {
+        eol = lineBreakOf(text);
+        if (eol === null) { rest = text; continue; }
+      }
+      const lines = text.split(eol);
       rest = lines.pop()!;
       for (const l of lines) takeLine(l);
     }
@@ -75,7 +83,8 @@ export async function forEachCsvRecord(path: string, onRecord: (rec: CsvRecord) 
   } finally {
     stream.destroy();
   }
-  if (rest !== '') takeLine(rest);
+  if (eol === null) eol = lineBreakOf(rest) ?? '\n';
+  if (rest !== '') for (const l of rest.split(eol)) takeLine(l);
   if (pending !== null) {
     throw new DataError({ file: path, line: pending.line }, 'a quoted field is never closed (unbalanced " quotes up to the end of the file)');
   }
@@ -89,6 +98,17 @@ export function checkFieldCount(path: string, rec: CsvRecord, expected: number):
       `${rec.fields.length} field${rec.fields.length === 1 ? '' : 's'}, expected ${expected} as in the header`,
     );
   }
+}
+
+/**
+ * The line break of a text from its first CR or LF: '\r' when that is a CR not followed by LF,
+ * otherwise '\n'; null when there is none yet, or the text ends in a CR whose next character is unknown.
+ */
+function lineBreakOf(text: string): '\n' | '\r' | null {
+  const cr = text.indexOf('\r'), lf = text.indexOf('\n');
+  if (cr === -1 || (lf !== -1 && lf < cr)) return lf === -1 ? null : '\n';
+  if (cr + 1 === text.length) return null;
+  return text[cr + 1] === '\n' ? '\n' : '\r';
 }
 
 function countQuotes(s: string): number {

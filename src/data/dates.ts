@@ -9,11 +9,12 @@ export function dayNumber(date: string): number | null {
   const m = ISO_DATE.exec(date);
   if (!m) return null;
   const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]);
-  const ms = Date.UTC(y, mo - 1, d);
-  const back = new Date(ms);
-  // Date.UTC rolls 2021-02-30 over to March; a round trip catches that.
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0..99 as 1900..1999, which made 0099-01-02 "not a date".
+  const back = new Date(0);
+  back.setUTCFullYear(y, mo - 1, d);
+  // Out-of-range parts roll over (2021-02-30 becomes March 2); a round trip catches that.
   if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return null;
-  return ms / 86_400_000;
+  return back.getTime() / 86_400_000;
 }
 
 export function isIsoDate(date: string): boolean {

@@ -18,7 +18,7 @@ export async function detectFormat(path: string): Promise<DataFormat> {
   const body = head.trimStart();
   if (body === '') throw new DataError({ file: path }, 'the file is empty; cannot tell its format');
   if (body.startsWith('{')) return 'investorbench';
-  const firstLine = body.split('\n', 1)[0]!.replace(/\r$/, '');
+  const firstLine = body.split(/\r\n|\r|\n/, 1)[0]!; // LF, CRLF or CR-only (classic Mac OS) line breaks
   let names: string[];
   try {
     names = firstLine.includes('"') ? (parseCsvSync(firstLine) as string[][])[0] ?? [] : firstLine.split(',');

@@ -12,6 +12,7 @@ import { DataError, describeWhere, quote } from './errors.js';
 import { isIsoDate } from './dates.js';
 import { checkJsonNumber } from './values.js';
 import { readWholeText, assetFromPath } from './file-source.js';
+import { jsonTypeName } from '../util/read-json.js';
 
 export interface InvestorBenchLoadOptions {
   dropInvalidRows?: boolean;
@@ -36,7 +37,7 @@ export async function loadInvestorBench(path: string, opts: InvestorBenchLoadOpt
     throw new DataError({ file: path }, `not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }
   if (typeof root !== 'object' || root === null || Array.isArray(root)) {
-    throw new DataError({ file: path }, `expected a JSON object keyed by date ("YYYY-MM-DD": { "prices": ... }), found ${Array.isArray(root) ? 'an array' : typeof root}`);
+    throw new DataError({ file: path }, `expected a JSON object keyed by date ("YYYY-MM-DD": { "prices": ... }), found ${jsonTypeName(root)}`);
   }
   const keys = Object.keys(root);
   for (const k of keys) {

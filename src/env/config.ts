@@ -21,6 +21,9 @@ export type TradingMode = (typeof TRADING_MODES)[number];
 export const START_MODES = ['fixed', 'random', 'first'] as const;
 export type StartMode = (typeof START_MODES)[number];
 
+/** The largest benchmark-mode cost: 10000 basis points, 100% of notional per unit of position change. */
+export const MAX_COST_BPS = 10_000;
+
 const schema = z.object({
   /** `benchmark` (positions +1/-1/0, log-return rewards, as the paper's benchmark) or `account` (cash and shares). */
   mode: z.enum(TRADING_MODES).default('benchmark'),
@@ -36,8 +39,8 @@ const schema = z.object({
   windowStart: z.number().int().min(0).optional(),
   /** Last index of the trading window (inclusive); the last decision is on windowEnd - 1. Default: the last index. */
   windowEnd: z.number().int().min(1).optional(),
-  /** Benchmark mode: cost in basis points of notional per unit of position change, charged as a log return. */
-  costBps: z.number().min(0).finite().default(0),
+  /** Benchmark mode: cost in basis points of notional per unit of position change, charged as a log return (at most 10000 = 100%). */
+  costBps: z.number().min(0).max(MAX_COST_BPS, `expected at most ${MAX_COST_BPS} basis points (100% of notional per unit of position change)`).default(0),
   /** Account mode: starting cash. */
   initialCash: z.number().positive().finite().default(100000),
   /** Account mode: whether `sell` may open a short position (otherwise it only closes a long one). */
@@ -53,7 +56,10 @@ export type TradingEnvOptions = z.input<typeof schema>;
 export function parseTradingEnvConfig(options: TradingEnvOptions = {}): TradingEnvConfig {
   const r = schema.safeParse(options);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(config)'}: ${i.message}`);
+    const given = options as Record<string, unknown>;
+    const show = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v));
+    const lines = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(config)'}: ${i.message}${
+      i.path.length === 1 && given[String(i.path[0])] !== undefined ? `, got ${show(given[String(i.path[0])])}` : ''}`);
     throw new Error(`Invalid trading environment config: ${lines.join('; ')}`);
   }
   const c = r.data;

@@ -23,6 +23,11 @@
  *
  * close(): stop accepting connections, let requests in flight finish (their responses carry
  * Connection: close), close idle keep-alive connections, force the rest after shutdownGraceMs.
+ *
+ * Slow or idle clients cannot hold sockets for long (node's own default lets a request take 300 s):
+ * a client must send its request headers within headersTimeoutMs (else 408 and close) and the whole
+ * request within requestTimeoutMs, an idle keep-alive connection is closed after keepAliveTimeoutMs,
+ * and connections beyond maxConnections are closed at once.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -49,6 +54,14 @@ export interface ServeOptions {
   seed?: number;
   /** How long close() waits for requests in flight before cutting connections (default 10000 ms). */
   shutdownGraceMs?: number;
+  /** The request headers must arrive within this many ms of the request's start (default 20000); else 408 and close. */
+  headersTimeoutMs?: number;
+  /** The whole request (headers and body) must arrive within this many ms (default 60000; at least headersTimeoutMs). */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this many ms (default 5000). */
+  keepAliveTimeoutMs?: number;
+  /** Most open connections; further ones are closed at once (default 256). */
+  maxConnections?: number;
   /** Called after each request (for a request log). */
   onRequest?: (rec: { method: string; path: string; status: number; ms: number }) => void;
 }
@@ -60,7 +73,19 @@ export const SERVE_DEFAULTS = {
   maxPromptChars: 200_000,
   seed: 0,
   shutdownGraceMs: 10_000,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 256,
 } as const;
+
+/** The CLI flag of each limit, for error messages. */
+const LIMIT_FLAGS = {
+  headersTimeoutMs: '--headers-timeout-ms', requestTimeoutMs: '--request-timeout-ms', keepAliveTimeoutMs: '--keep-alive-timeout-ms', maxConnections: '--max-connections',
+} as const;
+
+/** The connection limits as the node server holds them (see PolicyServer.limits). */
+export interface ConnectionLimits { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number }
 
 interface Reply { status: number; body: unknown; headers?: Record<string, string> }
 
@@ -81,15 +106,33 @@ export class PolicyServer {
     checkServeOptions(this.o);
     this.keyDigest = options.apiKey ? sha256(options.apiKey) : null;
     this.rng = new Rng(this.o.seed);
-    this.server = createServer((req, res) => { void this.handle(req, res); });
-    // Malformed HTTP (not a request we can answer in JSON): a plain 400 and close, as node does by default.
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = this.o;
+    this.server = createServer({
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      // How often node looks for connections past headersTimeout/requestTimeout (its default, 30 s,
+      // would let a slow client stay up to 30 s past the limit): a quarter of the shorter limit, 10 ms to 1 s.
+      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 4))),
+    }, (req, res) => { void this.handle(req, res); });
+    this.server.keepAliveTimeout = keepAliveTimeoutMs;
+    this.server.maxConnections = maxConnections;
+    // Malformed HTTP (not a request we can answer in JSON): a plain 400 and close, as node does by
+    // default; a request whose headers or body came too slowly: 408 and close.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
   }
 
   get scorer(): ActionScorer { return this.o.scorer; }
+
+  /** The connection limits in force, read back from the node server. */
+  get limits(): ConnectionLimits {
+    const s = this.server;
+    return { headersTimeoutMs: s.headersTimeout, requestTimeoutMs: s.requestTimeout, keepAliveTimeoutMs: s.keepAliveTimeout, maxConnections: s.maxConnections };
+  }
 
   /** Base URL (http://host:port) once listening. */
   get url(): string {
@@ -335,7 +378,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function checkServeOptions(o: { port: number; maxBodyBytes: number; maxPromptChars: number; seed: number; shutdownGraceMs: number; host: string }): void {
+function checkServeOptions(o: { port: number; maxBodyBytes: number; maxPromptChars: number; seed: number; shutdownGraceMs: number; host: string } & ConnectionLimits): void {
   const need = (ok: boolean, what: string, got: unknown): void => {
     if (!ok) throw new Error(`serve option ${what}, got ${JSON.stringify(got)}`);
   };
@@ -345,4 +388,10 @@ function checkServeOptions(o: { port: number; maxBodyBytes: number; maxPromptCha
   need(Number.isFinite(o.seed), 'seed must be a finite number', o.seed);
   need(Number.isFinite(o.shutdownGraceMs) && o.shutdownGraceMs >= 0, 'shutdownGraceMs must be a number >= 0', o.shutdownGraceMs);
   need(typeof o.host === 'string' && o.host !== '', 'host must be a non-empty string', o.host);
+  for (const k of ['headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections'] as const) {
+    need(Number.isSafeInteger(o[k]) && o[k] >= 1, `${k} (${LIMIT_FLAGS[k]}) must be a positive integer`, o[k]);
+  }
+  if (o.headersTimeoutMs > o.requestTimeoutMs) {
+    throw new Error(`serve option headersTimeoutMs (${LIMIT_FLAGS.headersTimeoutMs}) ${o.headersTimeoutMs} must be at most requestTimeoutMs (${LIMIT_FLAGS.requestTimeoutMs}) ${o.requestTimeoutMs}: the headers are part of the request`);
+  }
 }

@@ -14,3 +14,16 @@ export function readJson(path: string, what: string): unknown {
     throw new Error(`${path}: the ${what} is not valid JSON: ${(e as Error).message}`);
   }
 }
+
+/** What a parsed JSON value is, for "expected X, found Y" messages: null, an array, an object, a string, a number, a boolean. */
+export function jsonTypeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'object': return 'an object';
+    case 'string': return 'a string';
+    case 'number': return 'a number';
+    case 'boolean': return 'a boolean';
+    default: return typeof value;
+  }
+}
