@@ -2,7 +2,7 @@
 // above 10000 bps (100 %) and negative ones are refused, by the flag and by the environment config.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -48,8 +48,15 @@ test('the environment refuses costBps above 10000 with the field and the value; 
   assert.ok(Number.isFinite(r.metrics.maxDrawdown));
 });
 
-test('train: a cost_bps above 10000 stops before training, naming costBps', async () => {
+test('train: a cost_bps above 10000 stops before training, naming the flag', async () => {
   const out = join(TMP, 'run');
   const msg = await parseError('train', '--quiet', '--policy', 'mlp', '--synthetic-days', '300', '--cost-bps', '1e9', '--out', out);
-  assert.match(msg, /costBps: expected at most 10000 basis points/);
+  assert.match(msg, /--cost-bps "1e9": Too big: expected number to be <=10000/);
+  assert.ok(!existsSync(out), 'no run folder written');
+});
+
+test('the training config refuses cost_bps above 10000, naming the field', async () => {
+  const { parseTrainConfig } = await import('../src/rl/config.js');
+  assert.throws(() => parseTrainConfig({ cost_bps: 1e9 }, 'cfg.yaml'), /cfg\.yaml.*cost_bps/s);
+  assert.equal(parseTrainConfig({ cost_bps: 10000 }, 'cfg.yaml').cost_bps, 10000);
 });

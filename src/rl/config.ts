@@ -99,7 +99,7 @@ const schema = z.strictObject({
   // ---- environment ----
   mode: z.enum(['benchmark', 'account']).default('benchmark').describe('Trading semantics: `benchmark` (positions +1/-1/0, log-return reward) or `account` (cash and shares).'),
   lookback: z.number().int().min(0).default(20).describe('Days of price history in each observation (before day t).'),
-  cost_bps: z.number().min(0).default(0).describe('Benchmark mode: cost per unit of position change, in basis points.'),
+  cost_bps: z.number().min(0).max(10000).default(0).describe('Benchmark mode: cost per unit of position change, in basis points (at most 10000 = 100%).'),
   fee_bps: z.number().min(0).lt(10000).default(0).describe('Account mode: fee per trade, in basis points of notional.'),
   allow_short: z.boolean().default(false).describe('Account mode: whether sell may open a short position.'),
   start: z.enum(['random', 'fixed', 'first']).default('random').describe('Where training episodes start in the training window (random = uniform over starts that leave a full episode).'),
