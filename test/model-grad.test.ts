@@ -3,8 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backend } from '../src/kernels/backend.js';
-import { LlamaModel, type NamedParam } from '../src/model/llama.js';
-import { PolicyHead, ValueHead, type PolicyHeadKind } from '../src/model/heads.js';
+import { LlamaModel } from '../src/model/llama.js';
+import type { Param as NamedParam } from '../src/model/param.js';
+import { ValueHead, type PolicyHeadKind } from '../src/model/heads.js';
+import { ActionPolicyHead as PolicyHead } from '../src/rl/action-head.js';
 import { LAYER_TENSOR_NAMES, type LayerKey } from '../src/model/weights.js';
 import type { LlamaConfig } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import {
-  ACTION_ANSWER_PREFIX, PolicyHead, ValueHead, actionTokenIds, entropy, entropyBackward, logSoftmax, logSoftmaxBackward,
-} from '../src/model/heads.js';
+import { ValueHead, entropy, entropyBackward, logSoftmax, logSoftmaxBackward } from '../src/model/heads.js';
+import { ActionPolicyHead as PolicyHead, actionTokenIds } from '../src/rl/action-head.js';
+import { ACTION_ANSWER_PREFIX } from '../src/prompt/chat.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { Rng } from '../src/util/rng.js';
 import { randomIds, testConfig, testWeights } from './model-ref.js';

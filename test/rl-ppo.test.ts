@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeGae, explainedVariance, normalisedAdvantages, PpoTrainer, TIMING_FIELDS, type PpoEnv, type UpdateMetrics } from '../src/rl/ppo.js';
 import { PAPER_PPO, parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
-import { logSoftmax, logSoftmaxBackward, type ActorCritic, type Param, type PolicyStep } from '../src/rl/policy.js';
+import type { ActorCritic, Param, PolicyStep } from '../src/rl/policy.js';
+import { logSoftmax, logSoftmaxBackward } from '../src/model/heads.js';
 import type { Action, Observation, StepResult } from '../src/env/types.js';
 
 /** A scripted environment: episodes of `length` steps; reward +1 for buy, -1 for sell, 0 for hold. */
@@ -35,15 +36,15 @@ class ConstPolicy implements ActorCritic<null> {
   private readonly ref: Float64Array;
   constructor(logits: number[], value: number) {
     this.p = { name: 'theta', shape: [4], data: Float32Array.from([...logits, value]), grad: new Float32Array(4) };
-    this.ref = logSoftmax(Array.from(this.p.data.subarray(0, 3)), new Float64Array(3));
+    this.ref = logSoftmax(Array.from(this.p.data.subarray(0, 3)));
   }
   encode(): null { return null; }
   forward(): PolicyStep {
-    const logProbs = logSoftmax(Array.from(this.p.data.subarray(0, 3)), new Float64Array(3));
+    const logProbs = logSoftmax(Array.from(this.p.data.subarray(0, 3)));
     return { logProbs, value: this.p.data[3]!, handle: logProbs };
   }
   backward(handle: unknown, dLogProbs: Float64Array, dValue: number): void {
-    const dz = logSoftmaxBackward(handle as Float64Array, dLogProbs, new Float64Array(3));
+    const dz = logSoftmaxBackward(handle as Float64Array, dLogProbs);
     for (let a = 0; a < 3; a++) this.p.grad[a]! += dz[a]!;
     this.p.grad[3]! += dValue;
   }

@@ -15,7 +15,7 @@ import type { MarketSeries } from '../data/series.js';
 import type { Agent } from '../agents/agent.js';
 import { TradingEnv } from '../env/trading-env.js';
 import type { TradingMode } from '../env/config.js';
-import { runEpisode } from '../env/run-episode.js';
+import { runEpisode } from './run-episode.js';
 import { ANNUALIZATIONS, computeMetrics, type Annualization, type Metrics } from './metrics.js';
 
 export interface BacktestOptions {

@@ -1,11 +1,13 @@
 /**
  * Policy and value heads on the final-normed hidden state h[C] of the answer position (the last
- * prompt token), with their backward passes.
+ * prompt token), with their backward passes. The decoder knows no task: the caller names the actions
+ * (`actions`, in output order) and gives the token ids that stand for them (firstTokenIds below);
+ * src/rl/action-head.ts binds them to the trading actions and the answer prefix.
  *
  * Policy head `lm` (default): the language model's own next-token logits of each action word's
  * FIRST token, log-softmaxed over the legal actions. The prompt must end where the action word
  * begins, e.g. with the assistant's `{"action": "`; the token ids are the first token of each word
- * as it tokenizes after that text (actionTokenIds below finds them and checks they are distinct).
+ * as it tokenizes after that text (firstTokenIds below finds them and checks they are distinct).
  * Its weights are the LM head's rows for those ids, frozen (shared with the embedding when tied):
  * the policy is trained through the top layers and the final norm.
  * Policy head `linear`: a trainable [A, C] matrix + bias [A]; initialised from those same LM rows
@@ -14,14 +16,13 @@
  * learns its scale from the returns; a zero w also means the value loss does not disturb the
  * shared layers before w has learned anything).
  *
- * Actions are in ACTIONS order (buy, sell, hold). Illegal actions get log-probability -Infinity.
+ * Illegal actions get log-probability -Infinity. logSoftmax and its backward are the project's one
+ * implementation (the MLP policy of src/rl uses them too).
  */
 import type { Backend } from '../kernels/backend.js';
-import { ACTIONS } from '../env/types.js';
 import { Rng } from '../util/rng.js';
-import type { NamedParam } from './llama.js';
+import type { Param } from './param.js';
 
-export const NUM_ACTIONS = ACTIONS.length;
 export type PolicyHeadKind = 'lm' | 'linear';
 
 export interface PolicyOutput {
@@ -78,7 +79,10 @@ export function entropyBackward(logProbs: Float64Array, dEntropy: number): Float
 /** Anything that turns text into token ids (the project's TextTokenizer fits). */
 export interface Encoder { encode(text: string): number[] }
 
-/** The default text the assistant's answer starts with; the action word follows it. */
+/**
+ * @deprecated The trading answer prefix lives in src/prompt/chat.ts; this copy stays only until
+ * src/serve/policy-scorer.ts imports it from there (the decoder folder knows no task).
+ */
 export const ACTION_ANSWER_PREFIX = '{"action": "';
 
 /**
@@ -86,7 +90,7 @@ export const ACTION_ANSWER_PREFIX = '{"action": "';
  * (encode(prefix + word) must extend encode(prefix)). Throws when the words' first tokens are not
  * distinct, since the head could then not tell the actions apart.
  */
-export function actionTokenIds(tok: Encoder, prefix = ACTION_ANSWER_PREFIX, words: readonly string[] = ACTIONS): number[] {
+export function firstTokenIds(tok: Encoder, prefix: string, words: readonly string[]): number[] {
   const base = tok.encode(prefix);
   const ids = words.map((w) => {
     const full = tok.encode(prefix + w);
@@ -123,7 +127,9 @@ export interface PolicyHeadInit {
   /** The LM head [V, C] (lm_head, or the embedding when tied). */
   lmHead: Float32Array;
   C: number;
-  /** First-token ids of buy, sell, hold (see actionTokenIds). */
+  /** The actions' names, in output order (A = their number; errors name them). */
+  actions: readonly string[];
+  /** First-token id of each action word, in `actions` order (see firstTokenIds). */
   actionTokenIds: readonly number[];
   /** linear only: initialise N(0, 0.02^2) from this seed instead of copying the LM rows. */
   seed?: number;
@@ -132,35 +138,41 @@ export interface PolicyHeadInit {
 export class PolicyHead {
   readonly kind: PolicyHeadKind;
   readonly C: number;
+  /** Number of actions. */
+  readonly A: number;
   readonly weight: Float32Array;      // [A, C]
   readonly bias: Float32Array;        // [A]
   readonly gradWeight: Float32Array;  // [A, C] (linear only; stays 0 for lm)
   readonly gradBias: Float32Array;    // [A]
-  private readonly dl32 = new Float32Array(NUM_ACTIONS);
-  private readonly z32 = new Float32Array(NUM_ACTIONS);
+  private readonly dl32: Float32Array;
+  private readonly z32: Float32Array;
 
   constructor(private readonly be: Backend, init: PolicyHeadInit) {
     if (init.kind !== 'lm' && init.kind !== 'linear') throw new Error(`policy head must be 'lm' or 'linear', got '${String(init.kind)}'`);
-    if (init.actionTokenIds.length !== NUM_ACTIONS) {
-      throw new Error(`policy head needs ${NUM_ACTIONS} action token ids (${ACTIONS.join(', ')}), got ${init.actionTokenIds.length}`);
+    const A = init.actions.length;
+    if (init.actionTokenIds.length !== A) {
+      throw new Error(`policy head needs ${A} action token ids (${init.actions.join(', ')}), got ${init.actionTokenIds.length}`);
     }
     this.kind = init.kind;
     this.C = init.C;
+    this.A = A;
+    this.dl32 = new Float32Array(A);
+    this.z32 = new Float32Array(A);
     this.weight = gatherRows(init.lmHead, init.C, init.actionTokenIds);
     if (init.kind === 'linear' && init.seed !== undefined) {
       const rng = new Rng(init.seed);
       for (let i = 0; i < this.weight.length; i++) this.weight[i] = 0.02 * rng.normal();
     }
-    this.bias = new Float32Array(NUM_ACTIONS);
-    this.gradWeight = new Float32Array(NUM_ACTIONS * init.C);
-    this.gradBias = new Float32Array(NUM_ACTIONS);
+    this.bias = new Float32Array(A);
+    this.gradWeight = new Float32Array(A * init.C);
+    this.gradBias = new Float32Array(A);
   }
 
   /** logits[A] = W h + b; log-probs over the legal actions. */
   forward(h: Float32Array, legal?: readonly boolean[]): PolicyOutput {
     if (h.length !== this.C) throw new Error(`policy head input has ${h.length} values, expected ${this.C}`);
     this.z32.set(this.bias);
-    this.be.sgemv(false, NUM_ACTIONS, this.C, 1, this.weight, this.C, h, 1, this.z32);
+    this.be.sgemv(false, this.A, this.C, 1, this.weight, this.C, h, 1, this.z32);
     const logits = Float64Array.from(this.z32);
     return { logits, logProbs: logSoftmax(logits, legal) };
   }
@@ -169,19 +181,19 @@ export class PolicyHead {
   backward(h: Float32Array, out: PolicyOutput, dLogProbs: ArrayLike<number>, dh: Float32Array): void {
     const dl = logSoftmaxBackward(out.logProbs, dLogProbs);
     this.dl32.set(dl);
-    this.be.sgemv(true, NUM_ACTIONS, this.C, 1, this.weight, this.C, this.dl32, 1, dh);
+    this.be.sgemv(true, this.A, this.C, 1, this.weight, this.C, this.dl32, 1, dh);
     if (this.kind === 'linear') {
       // dW[A, C] += dl[A, 1] h[1, C]
-      this.be.sgemm(false, false, NUM_ACTIONS, this.C, 1, 1, this.dl32, 1, h, this.C, 1, this.gradWeight, this.C);
-      for (let i = 0; i < NUM_ACTIONS; i++) this.gradBias[i] += this.dl32[i]!;
+      this.be.sgemm(false, false, this.A, this.C, 1, 1, this.dl32, 1, h, this.C, 1, this.gradWeight, this.C);
+      for (let i = 0; i < this.A; i++) this.gradBias[i] += this.dl32[i]!;
     }
   }
 
-  params(): NamedParam[] {
+  params(): Param[] {
     if (this.kind === 'lm') return [];
     return [
-      { name: 'policy_head.weight', shape: [NUM_ACTIONS, this.C], data: this.weight, grad: this.gradWeight },
-      { name: 'policy_head.bias', shape: [NUM_ACTIONS], data: this.bias, grad: this.gradBias },
+      { name: 'policy_head.weight', shape: [this.A, this.C], data: this.weight, grad: this.gradWeight },
+      { name: 'policy_head.bias', shape: [this.A], data: this.bias, grad: this.gradBias },
     ];
   }
 }
@@ -214,7 +226,7 @@ export class ValueHead {
     this.gradBias[0] += dValue;
   }
 
-  params(): NamedParam[] {
+  params(): Param[] {
     return [
       { name: 'value_head.weight', shape: [this.C], data: this.weight, grad: this.gradWeight },
       { name: 'value_head.bias', shape: [1], data: this.bias, grad: this.gradBias },

@@ -24,6 +24,7 @@ import { RopeTables } from './rope.js';
 import { layerActs, layerBackward, layerForward, type Dims, type LayerActs } from './layer.js';
 import { PrefixCache, type FrozenPrefix } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
+import type { Param } from './param.js';
 
 export interface LlamaModelOptions {
   /** Number K of trainable top layers, 0 < K <= num_hidden_layers. Default 4. */
@@ -38,14 +39,6 @@ export interface LlamaModelOptions {
 export interface TrainableGrads {
   layers: LayerWeights[];  // the K trainable layers, bottom to top
   norm: Float32Array;      // [C] model.norm.weight
-}
-
-/** A trainable tensor with its HF name (matches the PPO code's Param). */
-export interface NamedParam {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-  grad: Float32Array;
 }
 
 /** What trainableForward saves for trainableBackward. */
@@ -516,10 +509,10 @@ export class LlamaModel {
   }
 
   /** The trainable parameters with HF names, their data (the live weights) and gradients. */
-  params(): NamedParam[] {
+  params(): Param[] {
     const g = this.grads();
     const shapes = layerShapes(this.config);
-    const out: NamedParam[] = [];
+    const out: Param[] = [];
     for (let j = 0; j < this.K; j++) {
       const l = this.frozenLayers + j;
       for (const key of LAYER_KEYS) {

@@ -13,6 +13,7 @@ export interface SamplingOptions {
   rng?: Rng;
 }
 
+/** Index of the largest value (ties -> the first index). */
 export function argmax(x: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;

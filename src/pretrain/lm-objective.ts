@@ -21,7 +21,8 @@
  * and backward: the one the PPO policy and the finite-difference tests already exercise.
  */
 import type { Backend } from '../kernels/backend.js';
-import { LlamaModel, type NamedParam, type TrainableActivations } from '../model/llama.js';
+import { LlamaModel, type TrainableActivations } from '../model/llama.js';
+import type { Param } from '../model/param.js';
 import { BufferPool } from '../model/buffers.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { LlamaWeights } from '../model/weights.js';
@@ -57,8 +58,8 @@ export class LanguageModelTrainer {
   }
 
   /** All parameters with HF names: embedding, every layer, final norm, and lm_head when untied. */
-  params(): NamedParam[] {
-    const out: NamedParam[] = [
+  params(): Param[] {
+    const out: Param[] = [
       { name: 'model.embed_tokens.weight', shape: [this.V, this.C], data: this.weights.embed, grad: this.embedGrad },
       ...this.model.params(),
     ];

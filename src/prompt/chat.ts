@@ -9,6 +9,13 @@ export interface ChatMessage {
   content: string;
 }
 
+/**
+ * The text the assistant's answer starts with when a model's next-token logits are read as the
+ * policy (src/rl/llm-policy.ts, serve): the action word follows it, as in the JSON answer the
+ * instructions ask for.
+ */
+export const ACTION_ANSWER_PREFIX = '{"action": "';
+
 export function toChatMessages(rendered: Pick<RenderedPrompt, 'system' | 'user'>): ChatMessage[] {
   return [
     { role: 'system', content: rendered.system },

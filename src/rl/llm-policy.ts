@@ -24,13 +24,14 @@ import type { AccountState, Observation } from '../env/types.js';
 import type { Backend } from '../kernels/backend.js';
 import { LlamaModel, type SharedPrefix, type TrainableActivations } from '../model/llama.js';
 import { PrefixCache } from '../model/prefix-cache.js';
-import { ACTION_ANSWER_PREFIX, PolicyHead, ValueHead, actionTokenIds, type PolicyOutput } from '../model/heads.js';
+import { ValueHead, type PolicyHead, type PolicyOutput } from '../model/heads.js';
 import type { LoadedModel } from '../model/load.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
 import { renderPrompt, type PromptOptions, type RenderedPrompt } from '../prompt/render.js';
-import { toChatMessages } from '../prompt/chat.js';
+import { ACTION_ANSWER_PREFIX, toChatMessages } from '../prompt/chat.js';
 import type { ActorCritic, Param, PolicyStep, StateTensor } from './policy.js';
 import { HeadNorm } from './head-norm.js';
+import { ActionPolicyHead, actionTokenIds } from './action-head.js';
 import { timed, type Profiler } from '../util/profile.js';
 
 export interface LlmPolicyOptions {
@@ -212,8 +213,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     if (this.speedups.rolloutCache) this.rolloutCache = new PrefixCache(topBytes);
     this.actionIds = actionTokenIds(tokenizer);
     const headInit = { kind: o.head, lmHead: this.model.lmHead, C: this.C, actionTokenIds: this.actionIds, seed: o.seed };
-    this.policyHead = new PolicyHead(o.backend, headInit);
-    this.refHead = new PolicyHead(o.backend, headInit);
+    this.policyHead = new ActionPolicyHead(o.backend, headInit);
+    this.refHead = new ActionPolicyHead(o.backend, headInit);
     this.valueHead = new ValueHead(o.backend, this.C);
     this.headKind = o.head;
     this.backboneLrScale = o.backboneLrScale ?? 1;

@@ -16,7 +16,8 @@
  */
 import type { Observation } from '../env/types.js';
 import type { Rng } from '../util/rng.js';
-import { NUM_ACTIONS, logSoftmax, logSoftmaxBackward, type ActorCritic, type Param, type PolicyStep } from './policy.js';
+import { logSoftmax, logSoftmaxBackward } from '../model/heads.js';
+import { NUM_ACTIONS, type ActorCritic, type Param, type PolicyStep } from './policy.js';
 
 export interface MlpPolicyOptions {
   /** Length of the feature vector. */
@@ -145,7 +146,7 @@ export class MlpPolicy implements ActorCritic<Float32Array> {
     }
     let value = w.valueB[0]!;
     for (let i = 0; i < H; i++) value += w.valueW[i]! * hL[i]!;
-    return { acts, logProbs: logSoftmax(logits, new Float64Array(NUM_ACTIONS)), value };
+    return { acts, logProbs: logSoftmax(logits), value };
   }
 
   backward(handle: unknown, dLogProbs: Float64Array, dValue: number): void {
@@ -153,7 +154,7 @@ export class MlpPolicy implements ActorCritic<Float32Array> {
     const [pw, pb, vw, vb] = this.heads;
     const hL = acts[acts.length - 1]!, H = hL.length;
     // Heads: dlogits [3] = log-softmax backward; dW_p += dlogits (x) h_L; dw_v += dValue * h_L.
-    const dlogits = logSoftmaxBackward(logProbs, dLogProbs, new Float64Array(NUM_ACTIONS));
+    const dlogits = logSoftmaxBackward(logProbs, dLogProbs);
     let dh = new Float64Array(H);
     for (let a = 0; a < NUM_ACTIONS; a++) {
       const g = dlogits[a]!;

@@ -6,7 +6,8 @@
 import type { Agent } from '../agents/agent.js';
 import { ACTIONS, type Action, type Observation } from '../env/types.js';
 import { Rng } from '../util/rng.js';
-import { argmax, type ActorCritic } from './policy.js';
+import { argmax } from '../model/sampling.js';
+import type { ActorCritic } from './policy.js';
 import { deriveSeed } from './seeds.js';
 
 export interface PolicyAgentOptions {

@@ -39,18 +39,11 @@
  */
 import type { Observation } from '../env/types.js';
 import { ACTIONS } from '../env/types.js';
+import type { Param } from '../model/param.js';
 import type { Profiler } from '../util/profile.js';
 
-/** A trainable tensor: row-major data and its gradient buffer of the same length. */
-export interface Param {
-  /** Stable name, used as the tensor name in checkpoints (e.g. `trunk.0.weight`, or HF names). */
-  name: string;
-  shape: number[];
-  data: Float32Array;
-  grad: Float32Array;
-  /** The optimizer's learning rate for this tensor is lr * lrScale (parameter groups); default 1. */
-  lrScale?: number;
-}
+/** A trainable tensor (src/model/param.ts): what `params()` lists. */
+export type { Param };
 
 /** A saved, untrained tensor (see `stateTensors`). */
 export type StateTensor = Pick<Param, 'name' | 'shape' | 'data'>;
@@ -111,33 +104,4 @@ export function countParams(params: readonly Param[]): number {
   let n = 0;
   for (const p of params) n += p.data.length;
   return n;
-}
-
-/** In-place log-softmax of `logits` into `out` (float64, max-shifted for stability). */
-export function logSoftmax(logits: ArrayLike<number>, out: Float64Array): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
-  const lse = max + Math.log(sum);
-  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
-  return out;
-}
-
-/**
- * Backward of log-softmax: given dL/dlogProbs (as free variables) and the log-probs, the gradient
- * with respect to the logits: dz_j = g_j - p_j * sum_a g_a.
- */
-export function logSoftmaxBackward(logProbs: Float64Array, dLogProbs: Float64Array, dLogits: Float64Array): Float64Array {
-  let gsum = 0;
-  for (let a = 0; a < dLogProbs.length; a++) gsum += dLogProbs[a]!;
-  for (let j = 0; j < logProbs.length; j++) dLogits[j] = dLogProbs[j]! - Math.exp(logProbs[j]!) * gsum;
-  return dLogits;
-}
-
-/** Index of the largest log-prob (ties -> the first, i.e. ACTIONS order). */
-export function argmax(xs: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
-  return best;
 }

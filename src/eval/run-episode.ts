@@ -3,8 +3,8 @@
  * step until done. Records everything a backtest needs, step by step.
  */
 import type { Agent } from '../agents/agent.js';
-import { ACTIONS, type Action } from './types.js';
-import type { TradingEnv } from './trading-env.js';
+import { ACTIONS, type Action } from '../env/types.js';
+import type { TradingEnv } from '../env/trading-env.js';
 
 export interface EpisodeRecord {
   /** Decision dates, one per step. */
