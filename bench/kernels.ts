@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import type { Backend } from '../src/kernels/backend.js';
 import { getBackend, nativeUnavailableReason } from '../src/kernels/index.js';
 import { Rng } from '../src/util/rng.js';
+import { positiveInt } from '../src/util/options.js';
 
 interface GemmCase { name: string; tA: boolean; tB: boolean; M: number; N: number; K: number }
 interface GemmResult { name: string; shape: string; gflops: Record<string, number> }
@@ -17,12 +18,11 @@ interface FusedResult { name: string; microseconds: Record<string, number> }
 
 const program = new Command()
   .option('--json', 'print one JSON object instead of tables')
-  .option('--T <n>', 'tokens per sequence', '300')
+  .option('--T <n>', 'tokens per sequence', positiveInt('--T'), 300)
   .option('--no-typescript', 'skip the (slow) TypeScript backend')
   .parse();
-const opts = program.opts<{ json?: boolean; T: string; typescript: boolean }>();
-const T = Number(opts.T);
-if (!Number.isInteger(T) || T < 1) throw new Error(`--T must be a positive integer, got "${opts.T}"`);
+const opts = program.opts<{ json?: boolean; T: number; typescript: boolean }>();
+const T = opts.T;
 
 const C = 576, H = 9, KVH = 3, D = 64, F = 1536;
 const rng = new Rng(1);

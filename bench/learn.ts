@@ -6,12 +6,13 @@
  *
  *   node --import tsx bench/learn.ts [--json] [--seeds 1,2,3] [--policy llm|mlp] [--steps 13860] [KEY=VALUE ...]
  *
- * Extra KEY=VALUE pairs are training-config fields (e.g. trainable_layers=2 policy_head=linear).
+ * Extra KEY=VALUE arguments are training-config fields (e.g. trainable_layers=2 policy_head=linear).
  * Too slow for the test suite at the full budget (minutes per seed), so it is a benchmark-style script.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseFlagValue, parseTrainConfig, type ConfigKey, type TrainConfig } from '../src/rl/config.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
 import { loadRunSeries, testWindow } from '../src/rl/data.js';
@@ -19,6 +20,8 @@ import { createPolicy } from '../src/rl/policies.js';
 import { loadParamsInto, readPolicyTensors } from '../src/rl/checkpoint.js';
 import type { ActorCritic } from '../src/rl/policy.js';
 import { TradingEnv } from '../src/env/trading-env.js';
+import { positiveInt } from '../src/util/options.js';
+import { seedListOption } from '../src/util/seed.js';
 
 async function expectedTestReturn(policy: ActorCritic, c: TrainConfig): Promise<number> {
   const { series } = await loadRunSeries(c);
@@ -47,17 +50,18 @@ async function expectedTestReturn(policy: ActorCritic, c: TrainConfig): Promise<
   }
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const flag = (name: string, dflt: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : dflt; };
-  const json = args.includes('--json');
-  const seeds = flag('--seeds', '1,2,3').split(',').map(Number);
-  const extra: Record<string, unknown> = {};
-  for (const a of args) {
-    const m = /^([a-z_0-9]+)=(.*)$/.exec(a);
-    if (m) extra[m[1]!] = parseFlagValue(m[1] as ConfigKey, m[2]!);
-  }
-  const base = { policy: flag('--policy', 'llm'), total_timesteps: Number(flag('--steps', '13860')), policy_head: 'linear', learning_rate: 1e-3, prompt_max_tokens: null, ...extra };
+/** A KEY=VALUE argument: a training-config field and its value, read as its flag would be. */
+function configField(arg: string, fields: Record<string, unknown>): Record<string, unknown> {
+  const m = /^([a-z_0-9]+)=(.*)$/.exec(arg);
+  if (!m) throw new InvalidArgumentError(`expected KEY=VALUE (a training-config field), got ${JSON.stringify(arg)}`);
+  return { ...fields, [m[1]!]: parseFlagValue(m[1] as ConfigKey, m[2]!) };
+}
+
+interface LearnOptions { json?: boolean; seeds: number[]; policy: string; steps: number }
+
+async function main(o: LearnOptions, extra: Record<string, unknown>): Promise<void> {
+  const { json, seeds } = o;
+  const base = { policy: o.policy, total_timesteps: o.steps, policy_head: 'linear', learning_rate: 1e-3, prompt_max_tokens: null, ...extra };
   const dir = mkdtempSync(join(tmpdir(), 'flag-learn-'));
   const rows = [];
   try {
@@ -88,4 +92,12 @@ async function main(): Promise<void> {
   else process.stdout.write(`trained beat untrained on ${rows.filter((r) => r.trained > r.untrained).length} of ${rows.length} seeds\n`);
 }
 
-await main();
+await new Command('bench/learn.ts')
+  .description('train the policy for several seeds and compare the expected held-out return of the trained and the untrained policy')
+  .argument('[fields...]', 'training-config fields, KEY=VALUE', configField, {})
+  .option('--json', 'print one JSON object')
+  .option('--seeds <list>', 'training seeds, comma-separated', seedListOption('--seeds'), [1, 2, 3])
+  .addOption(new Option('--policy <name>', 'policy to train').choices(['llm', 'mlp']).default('llm'))
+  .option('--steps <n>', 'environment steps per seed (total_timesteps)', positiveInt('--steps'), 13860)
+  .action((fields: Record<string, unknown>, o: LearnOptions) => main(o, fields))
+  .parseAsync();

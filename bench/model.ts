@@ -9,27 +9,41 @@
  * model's own MLP shape (measureSgemmGflops' 512^3 figure is reported too), where the time goes
  * (per kernel, from one instrumented run) and the peak RSS.
  *
- * Run: node --import tsx bench/model.ts [--json] [--threads N] [--model SPEC] [--lengths 300,512]
- * (also `flag-trader bench`).
+ * Run: node --import tsx bench/model.ts [--json] [--threads N] [--model SPEC] [--lengths 300,512] ...
+ * (also `flag-trader bench`; both take the options of modelBenchCommand).
  */
 import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
 import type { Backend } from '../src/kernels/backend.js';
 import { getBackend, measureSgemmGflops, type BackendChoice } from '../src/kernels/index.js';
 import type { LlamaConfig } from '../src/model/config.js';
-import { LlamaModel, type TrainableActivations } from '../src/model/llama.js';
+import { DEFAULT_TRAINABLE_LAYERS, LlamaModel, type TrainableActivations } from '../src/model/llama.js';
 import { loadModel } from '../src/model/load.js';
 import { Rng } from '../src/util/rng.js';
-import { intList, positiveInt } from '../src/cli/model-options.js';
+import { backendChoice, intList, positiveInt, STDIO, type CommandIo } from '../src/util/options.js';
 
+/** The settings a run of the model benchmark takes when not given (options and flags alike). */
+export const MODEL_BENCH_DEFAULTS = {
+  model: 'random:smollm2-135m',
+  lengths: [300, 512],
+  threads: 2,
+  /** Timed runs per measurement, after one warm-up. */
+  repeats: 7,
+  trainableLayers: DEFAULT_TRAINABLE_LAYERS,
+  /** Fraction of the prompt that is the cached instruction prefix in the rollout-step measurement. */
+  prefixFraction: 0.6,
+  backend: 'auto' as BackendChoice,
+} as const;
+
+/** Each field defaults to MODEL_BENCH_DEFAULTS. */
 export interface ModelBenchOptions {
-  model?: string;          // default 'random:smollm2-135m'
-  lengths?: number[];      // default [300, 512]
-  threads?: number;        // default 2
-  repeats?: number;        // default 7 (timed runs per measurement, after one warm-up)
-  trainableLayers?: number; // default 4
-  /** Fraction of the prompt that is the cached instruction prefix in the rollout-step measurement. Default 0.6. */
+  model?: string;
+  lengths?: number[];
+  threads?: number;
+  repeats?: number;
+  trainableLayers?: number;
   prefixFraction?: number;
-  backend?: BackendChoice; // default 'auto'
+  backend?: BackendChoice;
   log?: (line: string) => void;
 }
 
@@ -179,13 +193,14 @@ function quietestBreakdown(fn: () => void, inst: { take(): Array<[string, number
 
 export async function runModelBench(o: ModelBenchOptions = {}): Promise<ModelBenchResult> {
   const log = o.log ?? (() => {});
-  const spec = o.model ?? 'random:smollm2-135m';
-  const lengths = o.lengths ?? [300, 512];
-  const repeats = o.repeats ?? 7;
-  const K = o.trainableLayers ?? 4;
-  const prefixFraction = o.prefixFraction ?? 0.6;
-  const be = getBackend(o.backend ?? 'auto');
-  be.setThreads(o.threads ?? 2);
+  const d = MODEL_BENCH_DEFAULTS;
+  const spec = o.model ?? d.model;
+  const lengths = o.lengths ?? d.lengths;
+  const repeats = o.repeats ?? d.repeats;
+  const K = o.trainableLayers ?? d.trainableLayers;
+  const prefixFraction = o.prefixFraction ?? d.prefixFraction;
+  const be = getBackend(o.backend ?? d.backend);
+  be.setThreads(o.threads ?? d.threads);
   log(`backend ${be.name}, ${be.getThreads()} threads; loading ${spec}`);
   const loaded = await loadModel(spec);
   const cfg = loaded.config;
@@ -279,27 +294,24 @@ export function formatModelBench(r: ModelBenchResult): string {
   return lines.join('\n') + '\n';
 }
 
-function parseArgs(argv: string[]): ModelBenchOptions & { json: boolean } {
-  const o: ModelBenchOptions & { json: boolean } = { json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--json') o.json = true;
-    else if (a === '--threads') o.threads = positiveInt('--threads')(val());
-    else if (a === '--model') o.model = val();
-    else if (a === '--lengths') o.lengths = intList('--lengths', 1)(val());
-    else if (a === '--repeats') o.repeats = positiveInt('--repeats')(val());
-    else throw new Error(`unknown option ${a} (expected --json, --threads N, --model SPEC, --lengths 300,512, --repeats N)`);
-  }
-  return o;
+/** The benchmark's options and action on `cmd`: `flag-trader bench` (src/cli/model.ts) and this script. */
+export function modelBenchCommand(cmd: Command, io: CommandIo = STDIO): Command {
+  const d = MODEL_BENCH_DEFAULTS;
+  return cmd
+    .description('model benchmark: forward and top-K forward+backward speed on the SmolLM2-135M shape')
+    .option('--model <spec>', 'model spec', d.model)
+    .option('--threads <n>', 'threads', positiveInt('--threads'), d.threads)
+    .option('--lengths <list>', 'prompt lengths', intList('--lengths', 1), [...d.lengths])
+    .option('--repeats <n>', 'timed runs per measurement', positiveInt('--repeats'), d.repeats)
+    .option('--trainable-layers <k>', 'trainable top layers', positiveInt('--trainable-layers'), d.trainableLayers)
+    .option('--backend <name>', 'native, typescript or auto', backendChoice, d.backend)
+    .option('--json', 'print JSON')
+    .action(async (o: { model: string; threads: number; lengths: number[]; repeats: number; trainableLayers: number; backend: BackendChoice; json?: boolean }) => {
+      const r = await runModelBench({ ...o, log: (l) => io.err(`${l}\n`) });
+      io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatModelBench(r));
+    });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const o = parseArgs(process.argv.slice(2));
-  const r = await runModelBench({ ...o, log: (l) => process.stderr.write(`${l}\n`) });
-  process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatModelBench(r));
+  await modelBenchCommand(new Command('bench/model.ts')).parseAsync();
 }

@@ -13,11 +13,13 @@
  * see the same machine state: the ratio of the two is the speedup.
  *
  * Run: node --import tsx bench/train.ts [--json] [--updates N] [--threads N] [--model SPEC] [--data PATH]
- *        [--tokenizer PATH] [--prompt-style full|compact] [--prompt-max-tokens N] [--prefix-cache-mb N] [--compare]
- * (also `flag-trader bench-train`).
+ *        [--tokenizer PATH] [--prompt-style full|compact] [--prompt-max-tokens N] [--prefix-cache-mb N] [--compare] ...
+ * (also `flag-trader bench-train`; both take the options of trainBenchCommand).
  */
 import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
 import { getBackend } from '../src/kernels/index.js';
+import { DEFAULT_TRAINABLE_LAYERS } from '../src/model/llama.js';
 import { PAPER_PPO, parseTrainConfig, runShape, type TrainConfig } from '../src/rl/config.js';
 import { loadRunSeries, trainWindow } from '../src/rl/data.js';
 import { ALL_SPEEDUPS, NO_SPEEDUPS, type LlmPolicy, type LlmSpeedups } from '../src/rl/llm-policy.js';
@@ -25,18 +27,31 @@ import { createLlmPolicy } from '../src/rl/policies.js';
 import { PpoTrainer } from '../src/rl/ppo.js';
 import { makeTrainEnvs } from '../src/rl/run.js';
 import { Profiler, type ProfileSnapshot } from '../src/util/profile.js';
-import { positiveInt } from '../src/cli/model-options.js';
+import { positiveInt, STDIO, type CommandIo } from '../src/util/options.js';
 
+/** The settings a run of the training benchmark takes when not given (options and flags alike). */
+export const TRAIN_BENCH_DEFAULTS = {
+  model: 'random:smollm2-135m',
+  /** The first is the warm-up; at least 2. */
+  updates: 3,
+  threads: 2,
+  /** The training window of a data file: the INVESTOR-BENCH equities'. */
+  trainStart: '2020-07-01',
+  trainEnd: '2020-09-30',
+  trainableLayers: DEFAULT_TRAINABLE_LAYERS,
+} as const;
+
+/** Fields marked (D) default to TRAIN_BENCH_DEFAULTS. */
 export interface TrainBenchOptions {
-  /** Model spec (default random:smollm2-135m). */
+  /** Model spec (D). */
   model?: string;
-  /** Updates to run, the first being the warm-up (default 3, at least 2). */
+  /** Updates to run, the first being the warm-up (D, at least 2). */
   updates?: number;
-  /** Compute threads (default 2). */
+  /** Compute threads (D). */
   threads?: number;
   /** Market data file (e.g. INVESTOR-BENCH msft.json); default the built-in synthetic market. */
   data?: string;
-  /** Training window of a data file (default 2020-07-01 .. 2020-09-30, the INVESTOR-BENCH equities'). */
+  /** Training window of a data file (D). */
   trainStart?: string;
   trainEnd?: string;
   /** tokenizer.json (e.g. SmolLM2's); default the built-in byte tokenizer (T is then in bytes). */
@@ -45,7 +60,7 @@ export interface TrainBenchOptions {
   promptStyle?: 'full' | 'compact';
   /** Prompt budget in tokens; default 768 with a tokenizer file, 512 with the byte tokenizer. */
   promptMaxTokens?: number;
-  /** Trainable top layers (default 4). */
+  /** Trainable top layers (D). */
   trainableLayers?: number;
   /** Frozen-prefix cache in MiB (default: the config's prefix_cache_mb). */
   prefixCacheMb?: number;
@@ -134,16 +149,17 @@ interface Variant {
 }
 
 function benchConfig(o: TrainBenchOptions): TrainConfig {
+  const d = TRAIN_BENCH_DEFAULTS;
   const hasTokenizer = o.tokenizer !== undefined;
   // The paper's setting (its PPO values and the LM head at the last position), as configs/paper-smollm2.yaml.
   return parseTrainConfig({
     ...PAPER_PPO, policy_head: 'lm', head_input: 'last',
-    policy: 'llm', model: o.model ?? 'random:smollm2-135m', trainable_layers: o.trainableLayers ?? 4, threads: o.threads ?? 2,
+    policy: 'llm', model: o.model ?? d.model, trainable_layers: o.trainableLayers ?? d.trainableLayers, threads: o.threads ?? d.threads,
     prompt_style: o.promptStyle ?? (hasTokenizer ? 'full' : 'compact'),
     prompt_max_tokens: o.promptMaxTokens ?? (hasTokenizer ? 768 : 512),
     ...(hasTokenizer && { tokenizer: o.tokenizer }),
     ...(o.prefixCacheMb !== undefined && { prefix_cache_mb: o.prefixCacheMb }),
-    ...(o.data !== undefined && { data: o.data, train_start: o.trainStart ?? '2020-07-01', train_end: o.trainEnd ?? '2020-09-30' }),
+    ...(o.data !== undefined && { data: o.data, train_start: o.trainStart ?? d.trainStart, train_end: o.trainEnd ?? d.trainEnd }),
   }, 'bench-train options');
 }
 
@@ -191,7 +207,7 @@ function summarise(v: Variant, cfg: TrainConfig): VariantResult {
 
 export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBenchResult> {
   const log = o.log ?? (() => {});
-  const updates = o.updates ?? 3;
+  const updates = o.updates ?? TRAIN_BENCH_DEFAULTS.updates;
   if (!Number.isInteger(updates) || updates < 2) throw new Error(`--updates must be an integer >= 2 (the first is the warm-up), got ${updates}`);
   const cfg = benchConfig(o);
   const { series } = await loadRunSeries(cfg);
@@ -283,41 +299,36 @@ export function formatTrainBench(r: TrainBenchResult): string {
   return L.join('\n') + '\n';
 }
 
-function parseArgs(argv: string[]): TrainBenchOptions & { json: boolean } {
-  const o: TrainBenchOptions & { json: boolean } = { json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--json') o.json = true;
-    else if (a === '--compare') o.compare = true;
-    else if (a === '--updates') o.updates = positiveInt('--updates')(val());
-    else if (a === '--threads') o.threads = positiveInt('--threads')(val());
-    else if (a === '--trainable-layers') o.trainableLayers = positiveInt('--trainable-layers')(val());
-    else if (a === '--prompt-max-tokens') o.promptMaxTokens = positiveInt('--prompt-max-tokens')(val());
-    else if (a === '--prefix-cache-mb') o.prefixCacheMb = positiveInt('--prefix-cache-mb')(val());
-    else if (a === '--data') o.data = val();
-    else if (a === '--model') o.model = val();
-    else if (a === '--train-start') o.trainStart = val();
-    else if (a === '--train-end') o.trainEnd = val();
-    else if (a === '--tokenizer') o.tokenizer = val();
-    else if (a === '--prompt-style') {
-      const s = val();
-      if (s !== 'full' && s !== 'compact') throw new Error(`--prompt-style must be full or compact, got "${s}"`);
-      o.promptStyle = s;
-    } else {
-      throw new Error(`unknown option ${a} (expected --json, --updates N, --threads N, --model SPEC, --data PATH, --train-start DATE, --train-end DATE, ` +
-        '--tokenizer PATH, --prompt-style full|compact, --prompt-max-tokens N, --prefix-cache-mb N, --trainable-layers K, --compare)');
-    }
-  }
-  return o;
+function promptStyleOption(raw: string): 'full' | 'compact' {
+  if (raw !== 'full' && raw !== 'compact') throw new Error(`--prompt-style must be full or compact, got "${raw}"`);
+  return raw;
+}
+
+/** The benchmark's options and action on `cmd`: `flag-trader bench-train` (src/cli/model.ts) and this script. */
+export function trainBenchCommand(cmd: Command, io: CommandIo = STDIO): Command {
+  const d = TRAIN_BENCH_DEFAULTS;
+  return cmd
+    .description('PPO training-loop benchmark at the paper\'s settings on the SmolLM2-135M shape: steps/s, projected run time, where the time goes')
+    .option('--updates <n>', 'updates to run; the first is reported apart as the warm-up', positiveInt('--updates'), d.updates)
+    .option('--threads <n>', 'threads', positiveInt('--threads'), d.threads)
+    .option('--model <spec>', 'model spec', d.model)
+    .option('--data <path>', 'market data file (e.g. INVESTOR-BENCH msft.json); default the synthetic market')
+    .option('--train-start <date>', 'training window start with --data', d.trainStart)
+    .option('--train-end <date>', 'training window end with --data', d.trainEnd)
+    .option('--tokenizer <path>', 'tokenizer.json (e.g. SmolLM2\'s); default the byte tokenizer (T in bytes)')
+    .option('--prompt-style <style>', 'full or compact (default: full with --tokenizer, compact without)', promptStyleOption)
+    .option('--prompt-max-tokens <n>', 'prompt budget (default: 768 with --tokenizer, 512 without)', positiveInt('--prompt-max-tokens'))
+    .option('--trainable-layers <k>', 'trainable top layers', positiveInt('--trainable-layers'), d.trainableLayers)
+    .option('--prefix-cache-mb <n>', 'frozen-prefix cache in MiB (default: the config\'s prefix_cache_mb)', positiveInt('--prefix-cache-mb'))
+    .option('--compare', 'also train with the speedups off, update for update in turn, and report the ratio')
+    .option('--json', 'print JSON')
+    .action(async (o: Omit<TrainBenchOptions, 'log'> & { json?: boolean }) => {
+      const { json, ...options } = o;
+      const r = await runTrainBench({ ...options, compare: o.compare === true, log: (l) => io.err(`${l}\n`) });
+      io.out(json ? JSON.stringify(r, null, 2) + '\n' : formatTrainBench(r));
+    });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const o = parseArgs(process.argv.slice(2));
-  const r = await runTrainBench({ ...o, log: (l) => process.stderr.write(`${l}\n`) });
-  process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatTrainBench(r));
+  await trainBenchCommand(new Command('bench/train.ts')).parseAsync();
 }

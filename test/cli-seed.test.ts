@@ -10,7 +10,7 @@ import { registerTrain } from '../src/cli/train.js';
 import { registerServe } from '../src/cli/serve.js';
 import { registerDemo, registerReproduce } from '../src/cli/reproduce.js';
 import { registerPretrain } from '../src/cli/pretrain.js';
-import { parseSeedValue, seedListOption } from '../src/cli/seed.js';
+import { parseSeedValue, seedListOption } from '../src/util/seed.js';
 import { createApiAgentFromOptions } from '../src/agents/api-options.js';
 
 const UNSAFE = '9007199254740993'; // 2^53 + 1: Number() rounds it to 2^53

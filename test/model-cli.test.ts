@@ -93,7 +93,7 @@ test('bench runs end to end on a tiny model and reports consistent figures', asy
 });
 
 test('option parsers name the option and what they expected', async () => {
-  const { positiveInt, nonNegativeInt, nonNegativeNumber, intList, backendChoice } = await import('../src/cli/model-options.js');
+  const { positiveInt, nonNegativeInt, nonNegativeNumber, intList, backendChoice } = await import('../src/util/options.js');
   assert.equal(positiveInt('--n')('12'), 12);
   assert.throws(() => positiveInt('--n')('1.5'), /--n must be a positive integer, got "1\.5"/);
   assert.throws(() => positiveInt('--n')('abc'), /--n must be a positive integer, got "abc"/);

@@ -5,33 +5,25 @@
  *   flag-trader generate --model M --prompt TEXT        greedy or sampled continuation (--chat: ChatML)
  *   flag-trader bench [--json]                          the model benchmark (bench/model.ts)
  *   flag-trader bench-train [--json] [--compare]        the PPO training-loop benchmark (bench/train.ts)
- * M is a model folder, a Hub id, or random:<config> (seeded random weights; --weights-seed).
+ * M is a model folder, a Hub id, or random:<config> (seeded random weights; --model-seed, as in
+ * `train`; --weights-seed is its old name, still accepted).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { getBackend, type BackendChoice } from '../kernels/index.js';
 import type { Backend } from '../kernels/backend.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
-import { LlamaModel, parameterCounts } from '../model/llama.js';
+import { DEFAULT_TRAINABLE_LAYERS, LlamaModel, parameterCounts } from '../model/llama.js';
 import { Rng } from '../util/rng.js';
-import { formatModelBench, runModelBench } from '../../bench/model.js';
-import { formatTrainBench, runTrainBench } from '../../bench/train.js';
-import { backendChoice, intList, nonNegativeInt, nonNegativeNumber, positiveInt } from './model-options.js';
-import { seedOption } from './seed.js';
-
-/** Where the commands write (tests pass their own). */
-export interface ModelCliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const stdio: ModelCliIo = {
-  out: (t) => { process.stdout.write(t); },
-  err: (t) => { process.stderr.write(t); },
-};
+import { modelBenchCommand } from '../../bench/model.js';
+import { trainBenchCommand } from '../../bench/train.js';
+import { backendChoice, intList, nonNegativeInt, nonNegativeNumber, positiveInt, STDIO, type CommandIo } from '../util/options.js';
+import { seedOption } from '../util/seed.js';
 
 interface CommonOpts {
   model: string;
-  weightsSeed: number;
+  modelSeed?: number;
+  /** The deprecated name of --model-seed. */
+  weightsSeed?: number;
   tokenizer?: string;
   backend: BackendChoice;
   threads?: number;
@@ -41,18 +33,27 @@ interface CommonOpts {
 function addCommon(cmd: Command): Command {
   return cmd
     .option('--model <spec>', 'model folder, Hub id, or random:<smollm2-135m|small|tiny|path/config.json>', 'random:tiny')
-    .option('--weights-seed <n>', 'seed of the random weights (random: specs)', seedOption('--weights-seed'), 0)
+    .option('--model-seed <n>', 'seed of the random weights (random: specs; default 0)', seedOption('--model-seed'))
+    .addOption(new Option('--weights-seed <n>', 'deprecated name of --model-seed').argParser(seedOption('--weights-seed')).hideHelp())
     .option('--tokenizer <path>', 'tokenizer.json (or a folder with one) instead of the model\'s own')
     .option('--backend <name>', 'compute backend: native, typescript or auto', backendChoice, 'auto')
     .option('--threads <n>', 'threads for BLAS and the fused kernels (default: all cores)', positiveInt('--threads'));
 }
 
+/** The seed of random weights: --model-seed, or its old name --weights-seed (not both). */
+function modelSeed(o: CommonOpts): number {
+  if (o.modelSeed !== undefined && o.weightsSeed !== undefined) {
+    throw new Error('--weights-seed is the old name of --model-seed: give only --model-seed');
+  }
+  return o.modelSeed ?? o.weightsSeed ?? 0;
+}
+
 async function open(o: CommonOpts): Promise<{ loaded: LoadedModel; backend: Backend; model: LlamaModel }> {
-  const loaded = await loadModel(o.model, { seed: o.weightsSeed, ...(o.tokenizer ? { tokenizerPath: o.tokenizer } : {}) });
+  const loaded = await loadModel(o.model, { seed: modelSeed(o), ...(o.tokenizer ? { tokenizerPath: o.tokenizer } : {}) });
   const backend = getBackend(o.backend);
   if (o.threads !== undefined) backend.setThreads(o.threads);
   const L = loaded.config.num_hidden_layers;
-  const model = new LlamaModel(loaded.config, loaded.weights, backend, { trainableLayers: o.trainableLayers ?? Math.min(4, L) });
+  const model = new LlamaModel(loaded.config, loaded.weights, backend, { trainableLayers: o.trainableLayers ?? Math.min(DEFAULT_TRAINABLE_LAYERS, L) });
   return { loaded, backend, model };
 }
 
@@ -74,11 +75,11 @@ function fmtCount(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n);
 }
 
-export function registerModel(program: Command, io: ModelCliIo = stdio): void {
+export function registerModel(program: Command, io: CommandIo = STDIO): void {
   const model = program.command('model').description('inspect and run the Llama decoder');
 
   addCommon(model.command('info').description('config, parameter counts (total and trainable per K), backend'))
-    .option('--trainable-layers <k>', 'trainable top layers K (default 4, or all when fewer)', positiveInt('--trainable-layers'))
+    .option('--trainable-layers <k>', `trainable top layers K (default ${DEFAULT_TRAINABLE_LAYERS}, or all when fewer)`, positiveInt('--trainable-layers'))
     .option('--json', 'print JSON')
     .action(async (o: CommonOpts & { json?: boolean }) => {
       const { loaded, backend, model: m } = await open(o);
@@ -137,53 +138,6 @@ export function registerModel(program: Command, io: ModelCliIo = stdio): void {
       }
     });
 
-  program.command('bench')
-    .description('model benchmark: forward and top-K forward+backward speed on the SmolLM2-135M shape')
-    .option('--model <spec>', 'model spec', 'random:smollm2-135m')
-    .option('--threads <n>', 'threads', positiveInt('--threads'), 2)
-    .option('--lengths <list>', 'prompt lengths', intList('--lengths', 1), [300, 512])
-    .option('--repeats <n>', 'timed runs per measurement', positiveInt('--repeats'), 7)
-    .option('--trainable-layers <k>', 'trainable top layers', positiveInt('--trainable-layers'), 4)
-    .option('--backend <name>', 'native, typescript or auto', backendChoice, 'auto')
-    .option('--json', 'print JSON')
-    .action(async (o: { model: string; threads: number; lengths: number[]; repeats: number; trainableLayers: number; backend: BackendChoice; json?: boolean }) => {
-      const r = await runModelBench({ ...o, log: (l) => io.err(`${l}\n`) });
-      io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatModelBench(r));
-    });
-
-  program.command('bench-train')
-    .description('PPO training-loop benchmark at the paper\'s settings on the SmolLM2-135M shape: steps/s, projected run time, where the time goes')
-    .option('--updates <n>', 'updates to run; the first is reported apart as the warm-up', positiveInt('--updates'), 3)
-    .option('--threads <n>', 'threads', positiveInt('--threads'), 2)
-    .option('--model <spec>', 'model spec', 'random:smollm2-135m')
-    .option('--data <path>', 'market data file (e.g. INVESTOR-BENCH msft.json); default the synthetic market')
-    .option('--train-start <date>', 'training window start with --data', '2020-07-01')
-    .option('--train-end <date>', 'training window end with --data', '2020-09-30')
-    .option('--tokenizer <path>', 'tokenizer.json (e.g. SmolLM2\'s); default the byte tokenizer (T in bytes)')
-    .option('--prompt-style <style>', 'full or compact (default: full with --tokenizer, compact without)')
-    .option('--prompt-max-tokens <n>', 'prompt budget (default: 768 with --tokenizer, 512 without)', positiveInt('--prompt-max-tokens'))
-    .option('--trainable-layers <k>', 'trainable top layers', positiveInt('--trainable-layers'), 4)
-    .option('--prefix-cache-mb <n>', 'frozen-prefix cache in MiB (default: the config\'s prefix_cache_mb)', positiveInt('--prefix-cache-mb'))
-    .option('--compare', 'also train with the speedups off, update for update in turn, and report the ratio')
-    .option('--json', 'print JSON')
-    .action(async (o: {
-      updates: number; threads: number; model: string; data?: string; trainStart: string; trainEnd: string; tokenizer?: string;
-      promptStyle?: string; promptMaxTokens?: number; trainableLayers: number; prefixCacheMb?: number; compare?: boolean; json?: boolean;
-    }) => {
-      if (o.promptStyle !== undefined && o.promptStyle !== 'full' && o.promptStyle !== 'compact') {
-        throw new Error(`--prompt-style must be full or compact, got "${o.promptStyle}"`);
-      }
-      const r = await runTrainBench({
-        updates: o.updates, threads: o.threads, model: o.model, trainableLayers: o.trainableLayers, compare: o.compare === true,
-        trainStart: o.trainStart, trainEnd: o.trainEnd,
-        ...(o.data !== undefined && { data: o.data }),
-        ...(o.tokenizer !== undefined && { tokenizer: o.tokenizer }),
-        ...(o.promptStyle !== undefined && { promptStyle: o.promptStyle as 'full' | 'compact' }),
-        ...(o.promptMaxTokens !== undefined && { promptMaxTokens: o.promptMaxTokens }),
-        ...(o.prefixCacheMb !== undefined && { prefixCacheMb: o.prefixCacheMb }),
-        log: (l) => io.err(`${l}\n`),
-      });
-      io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatTrainBench(r));
-    });
-
+  modelBenchCommand(program.command('bench'), io);
+  trainBenchCommand(program.command('bench-train'), io);
 }

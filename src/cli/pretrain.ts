@@ -14,11 +14,11 @@ import { parsePretrainConfig, parsePretrainFlag, pretrainFieldDocs, PRETRAIN_KEY
 import { parseTextSource, type CorpusSource } from '../pretrain/corpus.js';
 import { pretrain, type HeldOutLoss } from '../pretrain/pretrain.js';
 import { camel } from './train.js';
-import { parseSeedValue, seedListOption } from './seed.js';
+import { parseSeedValue, seedListOption } from '../util/seed.js';
 import { parsePositiveInt } from './reproduce.js';
 import { isIsoDate } from '../data/dates.js';
 
-/** Settings that are seeds: their flags go through the one seed parser (src/cli/seed.ts) first. */
+/** Settings that are seeds: their flags go through the one seed parser (src/util/seed.ts) first. */
 const PRETRAIN_SEED_KEYS: readonly string[] = ['seed', 'model_seed'];
 
 function collect(v: string, prev: string[] = []): string[] {

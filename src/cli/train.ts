@@ -23,7 +23,7 @@ import { DEFAULT_BASELINES, evaluateRun, type DataOverrides } from '../rl/evalua
 import type { UpdateMetrics } from '../rl/ppo.js';
 import { RUN_FILES, runTraining, type TrainRunResult } from '../rl/run.js';
 import { formatTable, toRecord } from './backtest.js';
-import { parseSeedValue, seedListOption } from './seed.js';
+import { parseSeedValue, seedListOption } from '../util/seed.js';
 
 /** commander's attribute name for a flag: --learning-rate -> learningRate. */
 export function camel(flag: string): string {
@@ -33,7 +33,7 @@ export function camel(flag: string): string {
 /** commander turns an option value of null into '' — so `--target-kl null` travels as this marker. */
 const NULL_VALUE = Symbol('null');
 
-/** Config fields that are seeds: their flags go through the one seed parser (src/cli/seed.ts) first. */
+/** Config fields that are seeds: their flags go through the one seed parser (src/util/seed.ts) first. */
 export const SEED_KEYS: readonly string[] = ['seed', 'model_seed', 'synthetic_seed'];
 
 /** A config field's flag value: seeds are checked by the one seed rule, then every value by the field's schema. */

@@ -22,14 +22,22 @@ import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
 import { layerActs, layerBackward, layerForward, type Dims, type LayerActs } from './layer.js';
-import { PrefixCache, type FrozenPrefix } from './prefix-cache.js';
+import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache, type FrozenPrefix } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 import type { Param } from './param.js';
 
+/**
+ * Trainable top layers when a model, a model command or a benchmark is given none: the paper's
+ * setting (configs/paper-smollm2.yaml trains the top 4 of SmolLM2-135M's 30). Not clamped: a model
+ * with fewer layers must be given K. A training run's K is the config's trainable_layers (its own
+ * default, src/rl/config.ts, suits the small shipped model).
+ */
+export const DEFAULT_TRAINABLE_LAYERS = 4;
+
 export interface LlamaModelOptions {
-  /** Number K of trainable top layers, 0 < K <= num_hidden_layers. Default 4. */
+  /** Number K of trainable top layers, 0 < K <= num_hidden_layers. Default DEFAULT_TRAINABLE_LAYERS. */
   trainableLayers?: number;
-  /** Byte limit of the frozen-prefix cache. Default 256 MiB. */
+  /** Byte limit of the frozen-prefix cache. Default DEFAULT_PREFIX_CACHE_MB MiB (src/model/prefix-cache.ts). */
   prefixCacheBytes?: number;
   /** Use this prefix cache (e.g. shared with a model of the same frozen weights). */
   prefixCache?: PrefixCache;
@@ -135,7 +143,7 @@ export class LlamaModel {
     opts: LlamaModelOptions = {}) {
     validateModel(config, weights);
     this.L = config.num_hidden_layers;
-    const K = opts.trainableLayers ?? 4;
+    const K = opts.trainableLayers ?? DEFAULT_TRAINABLE_LAYERS;
     if (!Number.isInteger(K) || K <= 0 || K > this.L) {
       throw new Error(`trainableLayers must be an integer in 1..${this.L} (num_hidden_layers), got ${K}`);
     }
@@ -146,7 +154,7 @@ export class LlamaModel {
       KVH: config.num_key_value_heads, D: config.head_dim, eps: config.rms_norm_eps,
     };
     this.rope = new RopeTables(config.head_dim, config.rope_theta, config.max_position_embeddings);
-    this.prefixCache = opts.prefixCache ?? new PrefixCache(opts.prefixCacheBytes ?? 256 * 2 ** 20);
+    this.prefixCache = opts.prefixCache ?? new PrefixCache(opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_MB * MIB);
     const kvd = this.dims.KVH * this.dims.D;
     this.scratchCache = new KVCache(this.L, kvd);
     this.frozenWork = new KVCache(this.frozenLayers, kvd);

@@ -14,6 +14,16 @@
  * than the whole limit is not stored.
  */
 
+/** Bytes in a MiB (cache sizes are set in MiB). */
+export const MIB = 2 ** 20;
+
+/**
+ * Frozen-prefix cache size of a model built without one (LlamaModel, LlmPolicy, the model commands,
+ * serve --model): 256 MiB. A training run's size is its config's prefix_cache_mb (src/rl/config.ts),
+ * whose default is larger: it is sized for the day entries of a whole training window.
+ */
+export const DEFAULT_PREFIX_CACHE_MB = 256;
+
 /** The frozen layers' state after reading `ids`. */
 export interface FrozenPrefix {
   ids: Int32Array;        // [P]

@@ -67,13 +67,13 @@ const schema = z.strictObject({
   // ---- policy ----
   policy: z.enum(['llm', 'mlp']).default('llm').describe('Policy network: `llm` (the FLAG-Trader policy) or `mlp` (ablation over numeric features).'),
   model: z.string().min(1).default(DEFAULT_MODEL).describe('LLM to load: a local folder, a Hub id, or random:<config> (random:tiny, random:small, random:smollm2-135m).'),
-  trainable_layers: z.number().int().min(0).default(2).describe('LLM: number of top decoder layers that train (the rest are frozen); more than the model has is an error. 2 of random:tiny\'s 4 by default; the paper setting (configs/paper-smollm2.yaml) trains 4 of 30.'),
+  trainable_layers: z.number().int().min(1).default(2).describe('LLM: number of top decoder layers that train (the rest are frozen); more than the model has is an error. 2 of the default model\'s 6 by default; the paper setting (configs/paper-smollm2.yaml) trains 4 of 30.'),
   model_seed: z.number().int().default(0).describe('Seed of random:<config> model weights (the stand-in "pretrained" base; fixed across run seeds like a real checkpoint).'),
   tokenizer: z.string().min(1).nullable().default(null).describe('LLM: tokenizer.json to use instead of the model folder\'s (e.g. SmolLM2\'s with random:smollm2-135m); null = the model\'s own, or the built-in byte tokenizer for random models.'),
   policy_head: z.enum(['lm', 'linear']).default('linear').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
   head_input: z.enum(['last', 'mean']).default('mean').describe('LLM: what the policy and value heads read: `last` = the answer position\'s final hidden state; `mean` = the mean of the final hidden states of every position after the system turn (market, account, answer prefix).'),
   head_norm: z.enum(['running', 'none']).default('running').describe('LLM: `running` standardises what the linear heads read (policy head when linear, value head) per channel with running statistics of the rollouts, saved with the policy (PPO\'s observation normalisation); `none` feeds them the raw state. The lm head always reads the raw state.'),
-  prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first.'),
+  prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first. Larger than a bare model\'s 256 (DEFAULT_PREFIX_CACHE_MB): a run revisits every day of its training window.'),
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
 
   // ---- prompt (LLM) ----

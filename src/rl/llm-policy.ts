@@ -61,7 +61,7 @@ export interface LlmPolicyOptions {
   seed: number;
   /** Prompt settings (mode wording, budgets). Token budgets are counted with the model's tokenizer. */
   prompt: Omit<PromptOptions, 'countTokens'>;
-  /** Byte limit of the frozen-prefix cache (default 256 MiB). */
+  /** Byte limit of the frozen-prefix cache (default: LlamaModel's, DEFAULT_PREFIX_CACHE_MB of src/model/prefix-cache.ts). */
   prefixCacheBytes?: number;
   /** Shortcuts of the training loop, each on by default (off: the plain computation, for benchmarks). */
   speedups?: Partial<LlmSpeedups>;
@@ -208,7 +208,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.headInput = o.headInput ?? 'last';
     if (this.headInput !== 'last' && this.headInput !== 'mean') throw new Error(`head input must be 'last' or 'mean', got '${String(this.headInput)}'`);
     // The top-K entries of a prefix take K / (L - K) of the frozen entry's bytes: the same share of memory.
-    const topBytes = Math.ceil((o.prefixCacheBytes ?? 256 * 2 ** 20) * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));
+    const topBytes = Math.ceil(this.model.prefixCache.limitBytes * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));
     if (this.speedups.referenceCache) this.refCache = new PrefixCache(topBytes);
     if (this.speedups.rolloutCache) this.rolloutCache = new PrefixCache(topBytes);
     this.actionIds = actionTokenIds(tokenizer);

@@ -13,6 +13,7 @@ import type { ActorCritic } from './policy.js';
 import { streamRng } from './seeds.js';
 import { LlmPolicy, type LlmPolicyOptions } from './llm-policy.js';
 import { loadModel } from '../model/load.js';
+import { MIB } from '../model/prefix-cache.js';
 import { getBackend } from '../kernels/index.js';
 
 export type PolicyFactory = (config: TrainConfig) => ActorCritic | Promise<ActorCritic>;
@@ -34,7 +35,7 @@ export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptio
   const backend = getBackend();
   if (c.threads > 0) backend.setThreads(c.threads);
   return new LlmPolicy({
-    model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'running', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * 2 ** 20,
+    model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'running', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * MIB,
     prompt: {
       mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
       ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),

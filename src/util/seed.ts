@@ -3,8 +3,13 @@
  * written in decimal digits (an optional sign), from -Number.MAX_SAFE_INTEGER to
  * Number.MAX_SAFE_INTEGER: the range the training config and the server's request `seed` accept
  * (zod's int). A larger integer cannot be held exactly in a double (9007199254740993 would become
- * 9007199254740992), so it is refused rather than rounded. The flag parsers are in src/cli/seed.ts.
+ * 9007199254740992), so it is refused rather than rounded.
+ *
+ * The one parser of seed flags of every command and benchmark script (--seed, --seeds,
+ * --model-seed, --synthetic-seed, --synthetic-seeds, --api-seed) is below: parseSeedValue,
+ * seedOption and seedListOption, with errors that name the flag.
  */
+import { InvalidArgumentError } from 'commander';
 
 export const SEED_RANGE = `an integer from ${-Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
 
@@ -26,4 +31,30 @@ export function seedProblem(raw: string): string | null {
 export function seedNumber(v: number | string): number {
   const n = typeof v === 'number' ? v : Number(v.trim());
   return n === 0 ? 0 : n;
+}
+
+/** Parse one seed; the error names the flag, the rule and the value given. */
+export function parseSeedValue(flag: string, raw: string): number {
+  const problem = seedProblem(raw);
+  if (problem !== null) throw new InvalidArgumentError(`${flag}: ${problem}`);
+  return seedNumber(raw);
+}
+
+/** A commander argument parser for a seed flag. */
+export function seedOption(flag: string): (raw: string) => number {
+  return (raw: string) => parseSeedValue(flag, raw);
+}
+
+/** A commander argument parser for a comma-separated list of seeds (at least one). */
+export function seedListOption(flag: string): (raw: string) => number[] {
+  return (raw: string) => {
+    const parts = raw.split(',');
+    return parts.map((p, i) => {
+      const problem = seedProblem(p);
+      if (problem !== null) {
+        throw new InvalidArgumentError(`${flag}${parts.length > 1 ? `: item ${i + 1} of ${JSON.stringify(raw)}` : ''}: ${problem}`);
+      }
+      return seedNumber(p);
+    });
+  };
 }

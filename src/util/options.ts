@@ -1,4 +1,20 @@
-/** Parsers of the model commands' option values; each error names the option and what it expected. */
+/**
+ * Parsers of command-line option values (commander argument parsers) shared by the commands of
+ * src/cli and the benchmark scripts of bench/; each error names the option and what it expected.
+ * Seeds have their own parsers (src/util/seed.ts).
+ */
+
+/** Where a command writes: its result to `out`, progress and notes to `err` (tests pass their own). */
+export interface CommandIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** The process's standard output and error. */
+export const STDIO: CommandIo = {
+  out: (t) => { process.stdout.write(t); },
+  err: (t) => { process.stderr.write(t); },
+};
 
 export function positiveInt(option: string) {
   return (raw: string): number => {
