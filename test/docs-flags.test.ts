@@ -2,12 +2,13 @@
 // docs/*.md (code blocks and inline code; also `npm start -- --flag`, which runs `demo`) is checked
 // against the commander definition of that command, built the way src/cli/main.ts builds the program.
 // A table introduced by `<!-- flags: COMMAND -->` has the `--flag` spans of its lines checked the same way.
+// Hidden options (deprecated aliases, not in --help) count as wrong in the docs too.
 // Generated reports (docs/learning/, docs/reproduction/) are not scanned: only README.md and docs/*.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { repoRoot } from './shared-paths.js';
 
 const ROOT = repoRoot();
@@ -143,10 +144,13 @@ function problems(file: string, md: string, program: Command): { problems: strin
       if (ref.unknownCommand !== undefined) { out.push(`${file}:${ref.line}: unknown command flag-trader ${ref.unknownCommand}`); continue; }
       const cmd = commandOf(program, ref.command);
       if (!cmd) { out.push(`${file}:${ref.line}: unknown command flag-trader ${ref.command}`); continue; }
-      const known = new Set(['--help', ...cmd.options.map((o) => o.long).filter((l): l is string => l !== undefined)]);
+      // A hidden option (a deprecated alias, not in --help) is not for the docs either.
+      const shown = new Set(['--help', ...cmd.options.filter((o) => !o.hidden).map((o) => o.long).filter((l): l is string => l !== undefined)]);
+      const hidden = new Set(cmd.options.filter((o) => o.hidden).map((o) => o.long));
       for (const f of ref.flags) {
         checked++;
-        if (!known.has(f.flag)) out.push(`${file}:${f.line}: flag-trader ${ref.command}: unknown flag ${f.flag}`);
+        if (hidden.has(f.flag)) out.push(`${file}:${f.line}: flag-trader ${ref.command}: hidden flag ${f.flag} (deprecated; not in --help)`);
+        else if (!shown.has(f.flag)) out.push(`${file}:${f.line}: flag-trader ${ref.command}: unknown flag ${f.flag}`);
       }
     }
   }
@@ -184,6 +188,15 @@ test('the scanner finds flags in code blocks, continuation lines, inline code an
     'x.md:9: flag-trader demo: unknown flag --zzz',
     'x.md:9: flag-trader train: unknown flag --wrong-one',
   ].sort());
+});
+
+test('a hidden option (a deprecated alias) is reported as such', () => {
+  const p = new Command('flag-trader');
+  p.command('x').option('--shown').addOption(new Option('--old').hideHelp());
+  assert.deepEqual(problems('y.md', 'Run `flag-trader x --shown --old --nope`.', p).problems, [
+    'y.md:1: flag-trader x: hidden flag --old (deprecated; not in --help)',
+    'y.md:1: flag-trader x: unknown flag --nope',
+  ]);
 });
 
 test('every flag-trader flag named in README.md and docs/*.md exists', async () => {
