@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backtest, resolveWindow } from '../src/eval/backtest.js';
+import { backtest } from '../src/eval/backtest.js';
+import { resolveWindow } from '../src/data/window.js';
 import { computeMetrics } from '../src/eval/metrics.js';
 import { BuyAndHoldAgent, RandomAgent, SmaCrossoverAgent } from '../src/agents/baselines.js';
 import type { Agent } from '../src/agents/agent.js';

@@ -75,3 +75,30 @@ function upperBound(dates: string[], d: string): number {
   while (lo < hi) { const mid = (lo + hi) >> 1; if (dates[mid]! <= d) lo = mid + 1; else hi = mid; }
   return lo;
 }
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+function checkDate(what: string, d: string): void {
+  const ok = ISO_DATE.test(d) && !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
+  if (!ok) throw new Error(`${what} date ${JSON.stringify(d)} is not a valid date; expected YYYY-MM-DD`);
+}
+
+/**
+ * Index bounds [startIndex, endIndex] of the window start..end in the series (the backtest's and a
+ * run's windows); errors name the window and the series' span.
+ */
+export function resolveWindow(series: MarketSeries, start?: string, end?: string): { startIndex: number; endIndex: number } {
+  if (start !== undefined) checkDate('start', start);
+  if (end !== undefined) checkDate('end', end);
+  if (start !== undefined && end !== undefined && start > end) throw new Error(`start ${start} is after end ${end}`);
+  const d = series.dates;
+  const span = d.length ? `${d[0]}..${d[d.length - 1]} (${d.length} prices)` : 'no dates';
+  let startIndex = 0, endIndex = d.length - 1;
+  if (start !== undefined) { startIndex = d.findIndex((x) => x >= start); if (startIndex < 0) startIndex = d.length; }
+  if (end !== undefined) { endIndex = -1; for (let i = d.length - 1; i >= 0; i--) if (d[i]! <= end) { endIndex = i; break; } }
+  const n = endIndex - startIndex + 1;
+  if (n < 2) {
+    throw new Error(`window ${start ?? '(series start)'}..${end ?? '(series end)'} of ${series.source || series.asset} holds ${Math.max(n, 0)} price(s); a backtest needs at least 2 (the series covers ${span})`);
+  }
+  return { startIndex, endIndex };
+}

@@ -16,6 +16,7 @@ import type { Agent } from '../agents/agent.js';
 import { TradingEnv } from '../env/trading-env.js';
 import type { TradingMode } from '../env/config.js';
 import { runEpisode } from './run-episode.js';
+import { resolveWindow } from '../data/window.js';
 import { ANNUALIZATIONS, computeMetrics, type Annualization, type Metrics } from './metrics.js';
 
 export interface BacktestOptions {
@@ -60,30 +61,6 @@ export interface BacktestResult {
   /** N values: exp(cumulative return), starting at 1 (account mode: portfolio value / initial cash). */
   equity: number[];
   endReason: 'window-end' | 'ruined';
-}
-
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-function checkDate(what: string, d: string): void {
-  const ok = ISO_DATE.test(d) && !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
-  if (!ok) throw new Error(`${what} date ${JSON.stringify(d)} is not a valid date; expected YYYY-MM-DD`);
-}
-
-/** Index bounds [startIndex, endIndex] of the window in the series; errors name the window and the series' span. */
-export function resolveWindow(series: MarketSeries, start?: string, end?: string): { startIndex: number; endIndex: number } {
-  if (start !== undefined) checkDate('start', start);
-  if (end !== undefined) checkDate('end', end);
-  if (start !== undefined && end !== undefined && start > end) throw new Error(`start ${start} is after end ${end}`);
-  const d = series.dates;
-  const span = d.length ? `${d[0]}..${d[d.length - 1]} (${d.length} prices)` : 'no dates';
-  let startIndex = 0, endIndex = d.length - 1;
-  if (start !== undefined) { startIndex = d.findIndex((x) => x >= start); if (startIndex < 0) startIndex = d.length; }
-  if (end !== undefined) { endIndex = -1; for (let i = d.length - 1; i >= 0; i--) if (d[i]! <= end) { endIndex = i; break; } }
-  const n = endIndex - startIndex + 1;
-  if (n < 2) {
-    throw new Error(`window ${start ?? '(series start)'}..${end ?? '(series end)'} of ${series.source || series.asset} holds ${Math.max(n, 0)} price(s); a backtest needs at least 2 (the series covers ${span})`);
-  }
-  return { startIndex, endIndex };
 }
 
 export async function backtest(series: MarketSeries, agent: Agent, options: BacktestOptions = {}): Promise<BacktestResult> {

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import type { MarketSeries } from '../data/series.js';
 import { loadSeries } from '../data/load.js';
 import { syntheticMarket } from '../data/synthetic.js';
-import { resolveWindow } from '../eval/backtest.js';
+import { resolveWindow } from '../data/window.js';
 import { DEFAULT_TRAIN_FRACTION, type TrainConfig } from './config.js';
 
 export interface DataRecord {

@@ -44,7 +44,9 @@ export interface LlmPolicyOptions {
    * Which positions the heads read: `last` = the answer position (the LM's next-token state);
    * `mean` = the mean of the final-normed states of every position after the system turn (the
    * day's market, the account and the answer prefix), so the heads see what the model made of each
-   * part of the text directly rather than only through the last position's attention. Default last.
+   * part of the text directly rather than only through the last position's attention. Default last:
+   * the LM's own next-token state, the one reading under which an untrained lm head is the model's
+   * zero-shot answer (serve --model relies on it). A training run passes its config's head_input.
    */
   headInput?: HeadInput;
   /**
