@@ -68,7 +68,12 @@ export interface ApiAgentOptions {
   fallback?: Action;
   /** What a request that fails for good does: 'throw' (default) or take the fallback action. */
   onApiError?: 'throw' | 'fallback';
-  /** Prompt rendering options (budget, mode wording, ...). */
+  /**
+   * Prompt rendering options: mode wording, style, and the budget (maxChars; maxTokens with
+   * countTokens, which should count the endpoint model's tokens), applied as src/prompt/budget.ts
+   * says: news items are dropped from the end of the day's list first, then filings and the last news
+   * item are cut at a word. Default: the full prompt, no budget.
+   */
   prompt?: PromptOptions;
   /** Replace the prompt: observation -> chat messages (default renderPrompt + toChatMessages). */
   messages?: (obs: Observation) => ChatMessage[];
@@ -234,7 +239,8 @@ export class ApiAgent implements Agent {
       try {
         this.counts.calls++;
         res = await this.client.complete(messages, extra);
-      } catch (err) {
+      } catch (caught) {
+        const err = withPromptHint(caught);
         // Only endpoint failures may become the fallback; local faults (a corrupt cache file) always throw.
         if (this.onApiError === 'throw' || !(err instanceof ApiRequestError)) throw err;
         this.counts.apiErrors++;
@@ -280,6 +286,20 @@ export class ApiAgent implements Agent {
     lines.push(JSON.stringify({ type: 'stats', agent: this.name, model: this.o.model, baseUrl: this.o.baseUrl, ...this.stats }));
     writeFileAtomic(path, `${lines.join('\n')}\n`);
   }
+}
+
+/** What a 400 says when the prompt is longer than the endpoint's model takes (OpenAI, vLLM, llama.cpp, flag-trader serve). */
+const CONTEXT_TOO_LONG = /context[_ ]length|maximum context|context window|takes at most \d+|prompt is too long|too many tokens|exceeds? the (available )?context/i;
+
+/**
+ * An endpoint that refuses the prompt as too long: say how to budget it (the prompt options; the CLI
+ * flags of src/agents/api-options.ts). Other errors pass unchanged.
+ */
+function withPromptHint(err: unknown): unknown {
+  if (!(err instanceof ApiRequestError) || err.status !== 400 || !CONTEXT_TOO_LONG.test(err.message)) return err;
+  return new ApiRequestError(`${err.message}. The prompt is longer than the endpoint's model takes: give the API agent a prompt budget `
+    + '(prompt.maxChars, or prompt.maxTokens with countTokens; news items are cut first) or the compact prompt: flags --prompt-max-chars, '
+    + 'or --prompt-max-tokens with --prompt-tokenizer, and --prompt-style compact (reproduce: --api-prompt-max-chars and so on)', err.attempts, err.status, err.cause);
 }
 
 function checkOptions(o: ApiAgentOptions): void {

@@ -3,9 +3,13 @@
  * option fields (apiAgentOptionsFromFlags), and validation with messages that name the flag
  * (createApiAgentFromOptions). Values may be strings, as commander gives them, or numbers/booleans.
  */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ACTIONS } from '../env/types.js';
+import { ByteTokenizer, loadHfTokenizer, type TextTokenizer } from '../model/tokenizer.js';
+import type { PromptOptions } from '../prompt/render.js';
 import { ApiAgent, API_AGENT_DEFAULTS, type ApiAgentOptions } from './api-agent.js';
 import { isSeed, seedNumber, SEED_RANGE } from '../util/seed.js';
 import { seedOption } from '../cli/seed.js';
@@ -32,9 +36,35 @@ export const API_AGENT_FLAGS = {
   seed: '--seed',
   mode: '--mode',
   allowShort: '--allow-short',
+  promptStyle: '--prompt-style',
+  promptMaxChars: '--prompt-max-chars',
+  promptMaxTokens: '--prompt-max-tokens',
+  promptTokenizer: '--prompt-tokenizer',
 } as const;
 
 export type ApiAgentFlagField = keyof typeof API_AGENT_FLAGS;
+
+/** The API agent's prompt fields, each with the option name commander gives its flag. */
+const PROMPT_FIELDS = ['promptStyle', 'promptMaxChars', 'promptMaxTokens', 'promptTokenizer'] as const;
+type PromptField = typeof PROMPT_FIELDS[number];
+
+/**
+ * The prompt flags under another name, for commands whose --prompt-* flags configure something else
+ * (`reproduce`, where they set the trained LLM's prompt): --api-prompt-style and so on.
+ */
+export const API_PREFIXED_PROMPT_FLAGS: Record<PromptField, string> = {
+  promptStyle: '--api-prompt-style',
+  promptMaxChars: '--api-prompt-max-chars',
+  promptMaxTokens: '--api-prompt-max-tokens',
+  promptTokenizer: '--api-prompt-tokenizer',
+};
+
+/** How commands name the API agent's flags: `plain` (--prompt-style, ...) or `api` (--api-prompt-style, ...). */
+export type PromptFlagNames = 'plain' | 'api';
+
+function flagNames(names: PromptFlagNames): Record<ApiAgentFlagField, string> {
+  return names === 'api' ? { ...API_AGENT_FLAGS, ...API_PREFIXED_PROMPT_FLAGS } : { ...API_AGENT_FLAGS };
+}
 
 /** A number from a number or numeric text, checked; the message says what was expected. */
 const numeric = (ok: (n: number) => boolean, expected: string) => z.unknown().transform((v, ctx) => {
@@ -81,28 +111,69 @@ const schema = z.object({
   seed: seedField.optional(),
   mode: oneOf(['benchmark', 'account']).optional(),
   allowShort: bool.optional(),
+  promptStyle: oneOf(['full', 'compact']).optional(),
+  promptMaxChars: int(1).optional(),
+  promptMaxTokens: int(1).optional(),
+  promptTokenizer: text(/\S/, 'a tokenizer.json file, a folder holding one, or "bytes"').optional(),
 });
+
+/**
+ * The tokenizer that counts --prompt-max-tokens: `bytes` (the built-in byte-level tokenizer of
+ * random:<config> models), a tokenizer.json file, or a model folder holding one (its
+ * tokenizer_config.json beside it is read too).
+ */
+export function loadPromptTokenizer(spec: string, flag: string = API_AGENT_FLAGS.promptTokenizer): TextTokenizer {
+  if (spec === 'bytes') return new ByteTokenizer();
+  const file = existsSync(spec) && statSync(spec).isDirectory() ? join(spec, 'tokenizer.json') : spec;
+  if (!existsSync(file)) throw new Error(`${flag}: ${file} does not exist; expected a tokenizer.json file, a folder holding one, or "bytes"`);
+  const cfg = join(dirname(file), 'tokenizer_config.json');
+  try {
+    return loadHfTokenizer(file, existsSync(cfg) ? cfg : undefined);
+  } catch (err) {
+    throw new Error(`${flag}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
 
 export type ApiAgentFlagOptions = { [K in ApiAgentFlagField]?: unknown } & { baseUrl?: unknown; apiModel?: unknown };
 
 /**
  * Build an ApiAgent from loosely typed options (CLI strings welcome). Throws an Error naming the flag
  * and what was expected, e.g. "--temperature: expected a number in [0, 2], got "abc"".
- * Unset fields take the defaults of API_AGENT_DEFAULTS.
+ * Unset fields take the defaults of API_AGENT_DEFAULTS. `names`: how the command names the prompt
+ * flags, for the messages.
  */
-export function createApiAgentFromOptions(opts: ApiAgentFlagOptions, extra: Partial<ApiAgentOptions> = {}): ApiAgent {
+export function createApiAgentFromOptions(opts: ApiAgentFlagOptions, extra: Partial<ApiAgentOptions> = {}, names: PromptFlagNames = 'plain'): ApiAgent {
+  const flags = flagNames(names);
   const input: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(opts)) if (v !== undefined && k in API_AGENT_FLAGS) input[k] = v;
-  if (input.baseUrl === undefined) throw new Error(`${API_AGENT_FLAGS.baseUrl} is required for an API agent (e.g. http://127.0.0.1:8000/v1)`);
-  if (input.apiModel === undefined) throw new Error(`${API_AGENT_FLAGS.apiModel} is required for an API agent (the model name the endpoint serves)`);
+  if (input.baseUrl === undefined) throw new Error(`${flags.baseUrl} is required for an API agent (e.g. http://127.0.0.1:8000/v1)`);
+  if (input.apiModel === undefined) throw new Error(`${flags.apiModel} is required for an API agent (the model name the endpoint serves)`);
   const r = schema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = String(issue.path[0]) as ApiAgentFlagField;
-    const flag = API_AGENT_FLAGS[field] ?? field;
+    const flag = flags[field] ?? field;
     throw new Error(`${flag}: expected ${issue.message}, got ${JSON.stringify(input[field])}`);
   }
   const o = r.data;
+  // A token budget counts tokens of the endpoint's tokenizer, which only the user can name.
+  if (o.promptMaxTokens !== undefined && o.promptTokenizer === undefined) {
+    throw new Error(`${flags.promptMaxTokens} needs ${flags.promptTokenizer}: the tokenizer the endpoint's model uses (a tokenizer.json file, a folder holding one, or "bytes" for the byte-level tokenizer of random:<config> models); or budget characters with ${flags.promptMaxChars}`);
+  }
+  if (o.promptTokenizer !== undefined && o.promptMaxTokens === undefined) {
+    throw new Error(`${flags.promptTokenizer} only counts tokens for ${flags.promptMaxTokens}; give ${flags.promptMaxTokens} too, or leave ${flags.promptTokenizer} out`);
+  }
+  const prompt: PromptOptions = {
+    ...(o.mode !== undefined && { mode: o.mode }),
+    ...(o.allowShort !== undefined && { allowShort: o.allowShort }),
+    ...(o.promptStyle !== undefined && { style: o.promptStyle }),
+    ...(o.promptMaxChars !== undefined && { maxChars: o.promptMaxChars }),
+  };
+  if (o.promptMaxTokens !== undefined) {
+    const tokenizer = loadPromptTokenizer(o.promptTokenizer!, flags.promptTokenizer);
+    prompt.maxTokens = o.promptMaxTokens;
+    prompt.countTokens = (s: string) => tokenizer.encode(s).length;
+  }
   const agentOpts: ApiAgentOptions = {
     baseUrl: o.baseUrl,
     model: o.apiModel,
@@ -122,9 +193,7 @@ export function createApiAgentFromOptions(opts: ApiAgentFlagOptions, extra: Part
     ...(o.attachObservation !== undefined && { attachObservation: o.attachObservation }),
     ...(o.requestSeed !== undefined && { requestSeed: o.requestSeed }),
     ...(o.seed !== undefined && { jitterSeed: o.seed }),
-    ...((o.mode !== undefined || o.allowShort !== undefined) && {
-      prompt: { ...(o.mode !== undefined && { mode: o.mode }), ...(o.allowShort !== undefined && { allowShort: o.allowShort }) },
-    }),
+    ...(Object.keys(prompt).length > 0 && { prompt }),
     ...extra,
   };
   return new ApiAgent(agentOpts);
@@ -133,9 +202,13 @@ export function createApiAgentFromOptions(opts: ApiAgentFlagOptions, extra: Part
 /**
  * Add the API-agent flags to a command (e.g. `flag-trader backtest`). `--seed`, `--mode` and
  * `--allow-short` are not added: backtest already has them, and createApiAgentFromOptions reads them.
+ * The prompt flags are --prompt-style, --prompt-max-chars, --prompt-max-tokens, --prompt-tokenizer
+ * (names 'plain', as training's), or with names 'api' --api-prompt-style and so on (reproduce, where
+ * --prompt-style and --prompt-max-tokens set the trained LLM's prompt).
  */
-export function addApiAgentOptions(cmd: Command): Command {
+export function addApiAgentOptions(cmd: Command, names: PromptFlagNames = 'plain'): Command {
   const d = API_AGENT_DEFAULTS;
+  const f = flagNames(names);
   return cmd
     .addOption(new Option('--base-url <url>', 'API agent: OpenAI-compatible endpoint, e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1'))
     .addOption(new Option('--api-model <name>', 'API agent: model name sent to the endpoint'))
@@ -153,12 +226,20 @@ export function addApiAgentOptions(cmd: Command): Command {
     .addOption(new Option('--api-on-error <what>', `API agent: when a request fails for good, throw or take the fallback (default ${d.onApiError})`).choices(['throw', 'fallback']))
     .addOption(new Option('--api-log <file>', 'API agent: write every decision (raw replies, parse results, latency) and the stats as JSONL'))
     .addOption(new Option('--api-attach-observation', 'API agent: also send the observation (flag-trader serve extension; real APIs reject it)'))
-    .addOption(new Option('--api-seed <n>', 'API agent: `seed` request field for servers with seeded sampling').argParser(seedOption('--api-seed')));
+    .addOption(new Option('--api-seed <n>', 'API agent: `seed` request field for servers with seeded sampling').argParser(seedOption('--api-seed')))
+    .addOption(new Option(`${f.promptStyle} <style>`, 'API agent: prompt style, full (paper-like) or compact (default full)').choices(['full', 'compact']))
+    .addOption(new Option(`${f.promptMaxChars} <n>`, 'API agent: prompt budget in characters of the system and user messages; news items are dropped from the end of the day\'s list first, then filing summaries and the last news item are cut at a word (default none)'))
+    .addOption(new Option(`${f.promptMaxTokens} <n>`, `API agent: prompt budget in tokens of ${f.promptTokenizer}, applied like ${f.promptMaxChars}; leave room for the endpoint's chat template (default none)`))
+    .addOption(new Option(`${f.promptTokenizer} <path>`, `API agent: the endpoint model's tokenizer for ${f.promptMaxTokens}: a tokenizer.json file, a folder holding one, or bytes (the byte-level tokenizer of random:<config> models)`));
 }
 
 /** Map the parsed flags of addApiAgentOptions (commander's camelCase names) to the option fields. */
-export function apiAgentOptionsFromFlags(flags: Record<string, unknown>): ApiAgentFlagOptions {
+export function apiAgentOptionsFromFlags(flags: Record<string, unknown>, names: PromptFlagNames = 'plain'): ApiAgentFlagOptions {
+  const p = names === 'api'
+    ? { promptStyle: flags.apiPromptStyle, promptMaxChars: flags.apiPromptMaxChars, promptMaxTokens: flags.apiPromptMaxTokens, promptTokenizer: flags.apiPromptTokenizer }
+    : { promptStyle: flags.promptStyle, promptMaxChars: flags.promptMaxChars, promptMaxTokens: flags.promptMaxTokens, promptTokenizer: flags.promptTokenizer };
   return {
+    ...p,
     baseUrl: flags.baseUrl,
     apiModel: flags.apiModel,
     apiKeyEnv: flags.apiKeyEnv,

@@ -64,11 +64,19 @@ function baseConfig(opts: Record<string, unknown>, defaults: Record<string, unkn
   return base;
 }
 
-function zeroShotAgents(opts: Record<string, unknown>): ExtraAgent[] {
+/**
+ * The zero-shot API agent of --base-url: its prompt flags are --api-prompt-style, --api-prompt-max-chars,
+ * --api-prompt-max-tokens and --api-prompt-tokenizer (--prompt-style and --prompt-max-tokens set the
+ * trained LLM's prompt here); its prompt's wording follows each run's mode and allow_short.
+ */
+export function zeroShotAgents(opts: Record<string, unknown>): ExtraAgent[] {
   if (opts.baseUrl === undefined) return [];
-  const flags = apiAgentOptionsFromFlags(opts);
-  createApiAgentFromOptions(flags); // fail early on bad flags, before any training
-  return [{ name: `zero-shot ${String(opts.apiModel)}`, kind: 'zero-shot', create: () => createApiAgentFromOptions(flags) }];
+  const flags = apiAgentOptionsFromFlags(opts, 'api');
+  createApiAgentFromOptions(flags, {}, 'api'); // fail early on bad flags, before any training
+  return [{
+    name: `zero-shot ${String(opts.apiModel)}`, kind: 'zero-shot',
+    create: (env) => createApiAgentFromOptions({ ...flags, ...(env && { mode: env.mode, allowShort: env.allowShort }) }, {}, 'api'),
+  }];
 }
 
 function progressLogger(quiet: boolean) {
@@ -104,7 +112,7 @@ export function registerReproduce(program: Command): void {
     .option('--workers <n>', 'train the runs in this many processes at once (threads divided between them)', parsePositiveInt, 1)
     .option('--quiet', 'no progress lines');
   addPassThrough(cmd);
-  addApiAgentOptions(cmd);
+  addApiAgentOptions(cmd, 'api');
   cmd.action(async (opts: Record<string, unknown>) => {
     const dataDir = (opts.dataDir as string | undefined) ?? process.env.FLAG_TRADER_DATA_DIR;
     if (!dataDir) throw new Error('reproduce needs the market data folder: pass --data-dir DIR or set FLAG_TRADER_DATA_DIR (the folder holding investorbench/ and yahoo/)');

@@ -1,7 +1,11 @@
 /**
- * `flag-trader serve`: an OpenAI-compatible HTTP server over an action scorer (see src/serve/server.ts).
- * For now the scorer is a rule baseline (--agent); trained-policy scorers plug in through
- * src/serve/scorers.ts (registerScorer) and a flag here.
+ * `flag-trader serve`: an OpenAI-compatible HTTP server over an action scorer (see src/serve/server.ts):
+ * a trained run (--run), an LLM read zero-shot (--model) or a rule baseline (--agent).
+ *
+ * Prompts the server renders itself (POST /v1/act) are budgeted the documented way (src/prompt/budget.ts:
+ * news cut first): with --model by --prompt-max-tokens (default: the model's context less the chat
+ * template's tokens and a margin) and --prompt-max-chars (default none), --max-prompt-chars capping
+ * them too; with --run by the run's own config. What still does not fit is a 400 naming the sizes.
  */
 import { Option, type Command } from 'commander';
 import { agentNames } from '../agents/registry.js';
@@ -10,6 +14,16 @@ import { runScorer, modelScorer } from '../serve/policy-scorer.js';
 import { createScorer } from '../serve/scorers.js';
 import type { ActionScorer } from '../serve/scorer.js';
 import { seedOption } from './seed.js';
+
+/** A positive integer, or `none` (null) for no limit. */
+function intOrNoneOption(flag: string) {
+  return (v: string): number | null => {
+    if (v.trim().toLowerCase() === 'none') return null;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isSafeInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer or none, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
 
 function intOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -26,6 +40,9 @@ export interface ServeFlags {
   tokenizer?: string;
   weightsSeed?: number;
   promptStyle?: 'full' | 'compact';
+  /** A number, or null for "none"; undefined: the default that fits the model's context. */
+  promptMaxTokens?: number | null;
+  promptMaxChars?: number;
   modelId?: string;
   host: string;
   port: number;
@@ -50,13 +67,25 @@ export async function scorerFromFlags(flags: ServeFlags): Promise<ActionScorer> 
   if (chosen.length !== 1) {
     throw new Error(`serve: choose exactly one policy: --run DIR (a trained run), --model M (an LLM read zero-shot) or --agent NAME (a rule baseline: ${agentNames().join(', ')})${chosen.length > 1 ? `; got ${chosen.join(' and ')}` : ''}`);
   }
-  if (flags.run !== undefined) return runScorer(flags.run, flags.modelId);
+  // Settings of --model would be silently ignored by the other policies: refuse them instead.
+  if (flags.model === undefined) {
+    const modelOnly = [flags.tokenizer !== undefined && '--tokenizer', flags.weightsSeed !== undefined && '--weights-seed',
+      flags.promptStyle !== undefined && '--prompt-style', flags.promptMaxTokens !== undefined && '--prompt-max-tokens',
+      flags.promptMaxChars !== undefined && '--prompt-max-chars'].filter(Boolean);
+    if (modelOnly.length) {
+      throw new Error(`serve: ${modelOnly.join(', ')} ${modelOnly.length > 1 ? 'apply' : 'applies'} only to --model${flags.run !== undefined ? ' (a run renders its prompts with its own config: prompt_style, prompt_max_tokens, prompt_max_chars)' : ''}`);
+    }
+  }
+  if (flags.run !== undefined) return runScorer(flags.run, flags.modelId, { maxPromptChars: flags.maxPromptChars });
   if (flags.model !== undefined) {
     return modelScorer(flags.model, {
       ...(flags.modelId !== undefined && { id: flags.modelId }),
       ...(flags.tokenizer !== undefined && { tokenizer: flags.tokenizer }),
       ...(flags.weightsSeed !== undefined && { seed: flags.weightsSeed }),
       ...(flags.promptStyle !== undefined && { promptStyle: flags.promptStyle }),
+      ...(flags.promptMaxTokens !== undefined && { promptMaxTokens: flags.promptMaxTokens }),
+      ...(flags.promptMaxChars !== undefined && { promptMaxChars: flags.promptMaxChars }),
+      maxPromptChars: flags.maxPromptChars,
     });
   }
   return createScorer('agent', {
@@ -107,14 +136,16 @@ export function registerServe(program: Command): void {
     .option('--model <spec>', 'serve an LLM read zero-shot (folder, Hub id or random:<config>): action-word logits of its LM head')
     .option('--tokenizer <path>', '--model: tokenizer.json to use instead of the model\'s own')
     .option('--weights-seed <n>', '--model random:<config>: seed of the random weights', seedOption('--weights-seed'))
-    .addOption(new Option('--prompt-style <style>', '--model: how /v1/act renders observations').choices(['full', 'compact']))
+    .addOption(new Option('--prompt-style <style>', '--model: how /v1/act renders observations (default full; training\'s prompt_style)').choices(['full', 'compact']))
+    .option('--prompt-max-tokens <n>', '--model: token budget of the prompts /v1/act renders, in the model\'s tokens: whole news items are dropped from the end of the day\'s list first, then filing summaries and the last news item are cut at a word; a positive integer or none (default: the model\'s context less the chat template\'s tokens and a margin of 16)', intOrNoneOption('--prompt-max-tokens'))
+    .option('--prompt-max-chars <n>', '--model: character budget of the prompts /v1/act renders, applied like --prompt-max-tokens (default none; --max-prompt-chars applies too)', intOption('--prompt-max-chars', 1))
     .addOption(new Option('--agent <name>', `baseline scorer: a rule agent with probability 1 on its action (${agentNames().join(', ')})`))
     .option('--model-id <id>', 'model id to report and accept (default baseline-NAME)')
     .option('--host <host>', 'interface to bind', SERVE_DEFAULTS.host)
     .option('--port <port>', 'port (0: any free port; the URL is printed)', intOption('--port', 0, 65535), SERVE_DEFAULTS.port)
     .option('--api-key-env <name>', 'require "Authorization: Bearer $NAME" on /v1/* (default: no auth)')
     .option('--max-body-bytes <n>', 'largest request body (413 above)', intOption('--max-body-bytes', 1), SERVE_DEFAULTS.maxBodyBytes)
-    .option('--max-prompt-chars <n>', 'largest prompt in characters (400 above)', intOption('--max-prompt-chars', 1), SERVE_DEFAULTS.maxPromptChars)
+    .option('--max-prompt-chars <n>', 'largest prompt in characters: chat requests above it get a 400; prompts rendered for /v1/act are cut to it (--model) or refused above it (--run)', intOption('--max-prompt-chars', 1), SERVE_DEFAULTS.maxPromptChars)
     .option('--seed <n>', 'seed of the baseline agent and of sampling for requests without a seed', seedOption('--seed'), SERVE_DEFAULTS.seed)
     .option('--shutdown-grace-ms <ms>', 'on SIGINT/SIGTERM, how long requests in flight may take', intOption('--shutdown-grace-ms', 0), SERVE_DEFAULTS.shutdownGraceMs)
     .option('--headers-timeout-ms <ms>', 'a client must send its request headers within this time (else 408 and the connection is closed)', intOption('--headers-timeout-ms', 1), SERVE_DEFAULTS.headersTimeoutMs)

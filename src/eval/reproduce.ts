@@ -51,7 +51,8 @@ export interface ReproduceTarget {
 export interface ExtraAgent {
   name: string;
   kind: 'zero-shot' | 'baseline';
-  create: () => Agent;
+  /** The agent for one target; `env` is the environment it trades in (an API agent words its prompt for it). */
+  create: (env?: { mode: TrainConfig['mode']; allowShort: boolean }) => Agent;
 }
 
 export interface ReproduceOptions {
@@ -241,7 +242,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
     }
     for (const extra of opts.extraAgents ?? []) {
       log(`${target.asset}: ${extra.name}`);
-      const r = await backtest(series, extra.create(), common);
+      const r = await backtest(series, extra.create({ mode: runConfig.mode, allowShort: runConfig.allow_short }), common);
       backtests.push(r);
       others.push({ name: extra.name, kind: extra.kind, runs: [asRun(r, null)] });
     }

@@ -18,8 +18,11 @@
  * a flag-trader extension.
  *
  * Every failure is an OpenAI-shaped error {error: {message, type, param, code}}: 400 bad JSON or
- * fields, 401 missing/wrong bearer token, 404 unknown path or model, 405 wrong method, 413 body over
- * maxBodyBytes, 500 scorer failure. Nothing a client sends can crash the process.
+ * fields, or a prompt the model cannot take (code context_length_exceeded: over maxPromptChars, over
+ * the model's context, or an observation whose rendered prompt does not fit the scorer's budget even
+ * with its news cut; see policy-scorer.ts), 401 missing/wrong bearer token, 404 unknown path or model,
+ * 405 wrong method, 413 body over maxBodyBytes, 500 scorer failure. Nothing a client sends can crash
+ * the process.
  *
  * close(): stop accepting connections, let requests in flight finish (their responses carry
  * Connection: close), close idle keep-alive connections, force the rest after shutdownGraceMs.
@@ -48,7 +51,10 @@ export interface ServeOptions {
   apiKey?: string | null;
   /** Largest request body in bytes (default 1 MiB); larger -> 413. */
   maxBodyBytes?: number;
-  /** Largest prompt, in characters of all message contents (default 200000); larger -> 400. */
+  /**
+   * Largest prompt, in characters of all message contents (default 200000); larger chat requests -> 400.
+   * Prompts a scorer renders for /v1/act are its own to limit (give it the same number: src/cli/serve.ts).
+   */
   maxPromptChars?: number;
   /** Seed of the sampling stream for requests with temperature > 0 and no seed (default 0). */
   seed?: number;
