@@ -30,6 +30,7 @@ const SEED_FLAGS: Array<{ args: string[]; flag: string }> = [
   { args: ['train'], flag: '--model-seed' },
   { args: ['train'], flag: '--synthetic-seed' },
   { args: ['serve'], flag: '--seed' },
+  { args: ['serve'], flag: '--model-seed' },
   { args: ['serve'], flag: '--weights-seed' },
   { args: ['model', 'info'], flag: '--weights-seed' },
   { args: ['generate', '--model', 'random:tiny', '--prompt', 'x'], flag: '--seed' },

@@ -20,7 +20,7 @@ import { metricsOf, tensorsOf } from './run-helpers.js';
 
 async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2, headNorm = false): Promise<LlmPolicy> {
   const model = await loadModel('random:tiny', { seed: 3 });
-  return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, headNorm, seed: 1, prompt: { mode: 'benchmark' } });
+  return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, headInput: 'last', headNorm, seed: 1, prompt: { mode: 'benchmark' } });
 }
 
 // Scalar loss of one sample: L = sum_a w_a log p_a + c * V.
@@ -130,7 +130,7 @@ test('llm_lr_scale: the decoder\'s trainable tensors carry the scale for the opt
 test('trainable_layers outside 1..L is an error naming the model', async () => {
   const model = await loadModel('random:tiny', { seed: 0 });
   for (const K of [0, 5]) {
-    assert.throws(() => new LlmPolicy({ model, backend: getBackend(), trainableLayers: K, head: 'lm', seed: 0, prompt: {} }),
+    assert.throws(() => new LlmPolicy({ model, backend: getBackend(), trainableLayers: K, head: 'lm', headInput: 'last', seed: 0, prompt: {} }),
       new RegExp(`trainable_layers must be an integer in 1\\.\\.4 for random:tiny \\(it has 4 layers\\), got ${K}`));
   }
 });

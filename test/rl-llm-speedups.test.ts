@@ -19,7 +19,7 @@ import { modelsPath, needsModels } from './shared-paths.js';
 
 async function policy(speedups: Readonly<LlmSpeedups>, spec = 'random:tiny', tokenizerPath?: string, prompt: PromptOptions = { mode: 'benchmark', style: 'compact' }): Promise<LlmPolicy> {
   const model = await loadModel(spec, { seed: 4, ...(tokenizerPath !== undefined && { tokenizerPath }) });
-  return new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'lm', seed: 1, prompt, speedups });
+  return new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'lm', headInput: 'last', seed: 1, prompt, speedups });
 }
 
 /** A tiny model with SmolLM2's vocabulary (so that its tokenizer fits), in a temporary folder. */

@@ -108,7 +108,7 @@ test('serve --max-prompt-chars applies to /v1/act prompts: --model cuts the news
     for (const a of ACTIONS) assert.ok(Math.abs(act.body.probabilities![a]! - chat.body.action_probabilities![a]!) < 1e-6, a);
   });
   // A policy with its own (here: no) budget, as a trained run has: refused above the server's limit.
-  const policy = new LlmPolicy({ model: await loadModel('random:tiny'), backend: getBackend(), trainableLayers: 1, head: 'lm', seed: 0, prompt: {} });
+  const policy = new LlmPolicy({ model: await loadModel('random:tiny'), backend: getBackend(), trainableLayers: 1, head: 'lm', headInput: 'last', seed: 0, prompt: {} });
   await withServer(policyScorer(policy, 'run', { maxPromptChars: 3000 }), async (post) => {
     const r = await post('/v1/act', { observation: obs });
     assert.equal(r.status, 400);

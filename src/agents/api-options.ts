@@ -12,7 +12,7 @@ import { ByteTokenizer, loadHfTokenizer, type TextTokenizer } from '../model/tok
 import type { PromptOptions } from '../prompt/render.js';
 import { ApiAgent, API_AGENT_DEFAULTS, type ApiAgentOptions } from './api-agent.js';
 import { isSeed, seedNumber, SEED_RANGE } from '../util/seed.js';
-import { seedOption } from '../cli/seed.js';
+import { seedOption } from '../util/seed.js';
 
 /** The flag that sets each field, for error messages and docs. */
 export const API_AGENT_FLAGS = {
@@ -74,7 +74,7 @@ const numeric = (ok: (n: number) => boolean, expected: string) => z.unknown().tr
 });
 const num = (lo: number, hi: number) => numeric((v) => Number.isFinite(v) && v >= lo && v <= hi, `a number in [${lo}, ${hi}]`);
 const int = (lo: number) => numeric((v) => Number.isInteger(v) && v >= lo, `an integer >= ${lo}`);
-/** Seeds: the one rule of every seed flag (src/cli/seed.ts), so text beyond Number.MAX_SAFE_INTEGER is refused, not rounded. */
+/** Seeds: the one rule of every seed flag (src/util/seed.ts), so text beyond Number.MAX_SAFE_INTEGER is refused, not rounded. */
 const seedField = z.unknown().transform((v, ctx) => {
   if (!isSeed(v)) { ctx.addIssue({ code: 'custom', message: SEED_RANGE }); return z.NEVER; }
   return seedNumber(v as number | string);

@@ -23,7 +23,7 @@ import { backtest, type BacktestOptions, type BacktestResult } from '../eval/bac
 import { parseAnnualization, type Annualization } from '../eval/metrics.js';
 import { addApiAgentOptions } from '../agents/api-options.js';
 import { ApiAgent } from '../agents/api-agent.js';
-import { seedOption } from './seed.js';
+import { seedOption } from '../util/seed.js';
 import { MAX_COST_BPS } from '../env/config.js';
 
 /** The JSON shape printed per agent (CR, AV, MDD, win rate in percent). */

@@ -15,7 +15,7 @@ import { renderMarkdown } from '../report/markdown.js';
 import { readConfigFile, parseTrainConfig, type ConfigKey } from '../rl/config.js';
 import { availableParallelism } from 'node:os';
 import { parseConfigFlag } from './train.js';
-import { seedListOption } from './seed.js';
+import { seedListOption } from '../util/seed.js';
 import { addApiAgentOptions, apiAgentOptionsFromFlags, createApiAgentFromOptions } from '../agents/api-options.js';
 
 function parseList(v: string): string[] {

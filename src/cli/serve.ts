@@ -13,7 +13,7 @@ import { PolicyServer, SERVE_DEFAULTS, type ServeOptions } from '../serve/server
 import { runScorer, modelScorer } from '../serve/policy-scorer.js';
 import { createScorer } from '../serve/scorers.js';
 import type { ActionScorer } from '../serve/scorer.js';
-import { seedOption } from './seed.js';
+import { seedOption } from '../util/seed.js';
 
 /** A positive integer, or `none` (null) for no limit. */
 function intOrNoneOption(flag: string) {
@@ -38,6 +38,8 @@ export interface ServeFlags {
   run?: string;
   model?: string;
   tokenizer?: string;
+  modelSeed?: number;
+  /** The deprecated name of --model-seed. */
   weightsSeed?: number;
   promptStyle?: 'full' | 'compact';
   /** A number, or null for "none"; undefined: the default that fits the model's context. */
@@ -67,9 +69,13 @@ export async function scorerFromFlags(flags: ServeFlags): Promise<ActionScorer> 
   if (chosen.length !== 1) {
     throw new Error(`serve: choose exactly one policy: --run DIR (a trained run), --model M (an LLM read zero-shot) or --agent NAME (a rule baseline: ${agentNames().join(', ')})${chosen.length > 1 ? `; got ${chosen.join(' and ')}` : ''}`);
   }
+  if (flags.modelSeed !== undefined && flags.weightsSeed !== undefined) {
+    throw new Error('serve: --weights-seed is the old name of --model-seed: give only --model-seed');
+  }
+  const modelSeed = flags.modelSeed ?? flags.weightsSeed;
   // Settings of --model would be silently ignored by the other policies: refuse them instead.
   if (flags.model === undefined) {
-    const modelOnly = [flags.tokenizer !== undefined && '--tokenizer', flags.weightsSeed !== undefined && '--weights-seed',
+    const modelOnly = [flags.tokenizer !== undefined && '--tokenizer', modelSeed !== undefined && (flags.modelSeed !== undefined ? '--model-seed' : '--weights-seed'),
       flags.promptStyle !== undefined && '--prompt-style', flags.promptMaxTokens !== undefined && '--prompt-max-tokens',
       flags.promptMaxChars !== undefined && '--prompt-max-chars'].filter(Boolean);
     if (modelOnly.length) {
@@ -81,7 +87,7 @@ export async function scorerFromFlags(flags: ServeFlags): Promise<ActionScorer> 
     return modelScorer(flags.model, {
       ...(flags.modelId !== undefined && { id: flags.modelId }),
       ...(flags.tokenizer !== undefined && { tokenizer: flags.tokenizer }),
-      ...(flags.weightsSeed !== undefined && { seed: flags.weightsSeed }),
+      ...(modelSeed !== undefined && { seed: modelSeed }),
       ...(flags.promptStyle !== undefined && { promptStyle: flags.promptStyle }),
       ...(flags.promptMaxTokens !== undefined && { promptMaxTokens: flags.promptMaxTokens }),
       ...(flags.promptMaxChars !== undefined && { promptMaxChars: flags.promptMaxChars }),
@@ -135,7 +141,8 @@ export function registerServe(program: Command): void {
     .option('--run <dir>', 'serve the trained policy of a run (flag-trader train --out DIR)')
     .option('--model <spec>', 'serve an LLM read zero-shot (folder, Hub id or random:<config>): action-word logits of its LM head')
     .option('--tokenizer <path>', '--model: tokenizer.json to use instead of the model\'s own')
-    .option('--weights-seed <n>', '--model random:<config>: seed of the random weights', seedOption('--weights-seed'))
+    .option('--model-seed <n>', '--model random:<config>: seed of the random weights (as in train and model)', seedOption('--model-seed'))
+    .addOption(new Option('--weights-seed <n>', 'deprecated name of --model-seed').argParser(seedOption('--weights-seed')).hideHelp())
     .addOption(new Option('--prompt-style <style>', '--model: how /v1/act renders observations (default full; training\'s prompt_style)').choices(['full', 'compact']))
     .option('--prompt-max-tokens <n>', '--model: token budget of the prompts /v1/act renders, in the model\'s tokens: whole news items are dropped from the end of the day\'s list first, then filing summaries and the last news item are cut at a word; a positive integer or none (default: the model\'s context less the chat template\'s tokens and a margin of 16)', intOrNoneOption('--prompt-max-tokens'))
     .option('--prompt-max-chars <n>', '--model: character budget of the prompts /v1/act renders, applied like --prompt-max-tokens (default none; --max-prompt-chars applies too)', intOption('--prompt-max-chars', 1))

@@ -80,12 +80,6 @@ export function entropyBackward(logProbs: Float64Array, dEntropy: number): Float
 export interface Encoder { encode(text: string): number[] }
 
 /**
- * @deprecated The trading answer prefix lives in src/prompt/chat.ts; this copy stays only until
- * src/serve/policy-scorer.ts imports it from there (the decoder folder knows no task).
- */
-export const ACTION_ANSWER_PREFIX = '{"action": "';
-
-/**
  * The first token id of each action word as it tokenizes right after `prefix`
  * (encode(prefix + word) must extend encode(prefix)). Throws when the words' first tokens are not
  * distinct, since the head could then not tell the actions apart.

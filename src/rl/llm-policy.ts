@@ -44,11 +44,11 @@ export interface LlmPolicyOptions {
    * Which positions the heads read: `last` = the answer position (the LM's next-token state);
    * `mean` = the mean of the final-normed states of every position after the system turn (the
    * day's market, the account and the answer prefix), so the heads see what the model made of each
-   * part of the text directly rather than only through the last position's attention. Default last:
-   * the LM's own next-token state, the one reading under which an untrained lm head is the model's
-   * zero-shot answer (serve --model relies on it). A training run passes its config's head_input.
+   * part of the text directly rather than only through the last position's attention. Required (no
+   * default here: the config's head_input holds the one default); zero-shot scoring passes `last`,
+   * under which an untrained lm head is the model's own answer.
    */
-  headInput?: HeadInput;
+  headInput: HeadInput;
   /**
    * Standardise what the linear heads read with running per-channel statistics of the rollouts
    * (src/rl/head-norm.ts); the lm head always reads the model's own final state. Default false.
@@ -207,7 +207,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     // The reference copies the initial trainable weights (before any update) and shares the frozen part.
     this.reference = this.model.snapshot();
     this.speedups = { ...ALL_SPEEDUPS, ...o.speedups };
-    this.headInput = o.headInput ?? 'last';
+    this.headInput = o.headInput;
     if (this.headInput !== 'last' && this.headInput !== 'mean') throw new Error(`head input must be 'last' or 'mean', got '${String(this.headInput)}'`);
     // The top-K entries of a prefix take K / (L - K) of the frozen entry's bytes: the same share of memory.
     const topBytes = Math.ceil(this.model.prefixCache.limitBytes * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));

@@ -16,7 +16,7 @@
 import { basename, resolve } from 'node:path';
 import { ACTIONS, type Observation } from '../env/types.js';
 import { getBackend } from '../kernels/index.js';
-import { ACTION_ANSWER_PREFIX } from '../model/heads.js';
+import { ACTION_ANSWER_PREFIX } from '../prompt/chat.js';
 import { loadModel } from '../model/load.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { loadParamsInto, readPolicyTensors } from '../rl/checkpoint.js';
@@ -167,8 +167,10 @@ export async function modelScorer(spec: string, o: ModelScorerOptions = {}): Pro
   }
   const maxTokens = o.promptMaxTokens === undefined ? defaultPromptMaxTokens(context, model.tokenizer) : o.promptMaxTokens;
   const chars = [o.promptMaxChars, o.maxPromptChars].filter((v): v is number => v !== undefined);
+  // Zero-shot scoring: nothing trains, so K only sets how far the prefix cache reaches (the smallest
+  // K lets it cover the most layers); the LM head reads the answer position, as a chat model answers.
   const policy = new LlmPolicy({
-    model, backend: getBackend(), trainableLayers: 1, head: 'lm', seed: 0,
+    model, backend: getBackend(), trainableLayers: 1, head: 'lm', headInput: 'last', headNorm: false, seed: 0,
     prompt: {
       ...(o.promptStyle !== undefined && { style: o.promptStyle }),
       ...(maxTokens !== null && { maxTokens }),
