@@ -18,7 +18,7 @@ import { runTraining, RUN_FILES } from '../src/rl/run.js';
 import { loadRunSeries, testWindow } from '../src/rl/data.js';
 import { createPolicy } from '../src/rl/policies.js';
 import { loadParamsInto, readPolicyTensors } from '../src/rl/checkpoint.js';
-import type { ActorCritic } from '../src/rl/policy.js';
+import { savedTensors, type ActorCritic } from '../src/rl/policy.js';
 import { TradingEnv } from '../src/env/trading-env.js';
 import { positiveInt } from '../src/util/options.js';
 import { seedListOption } from '../src/util/seed.js';
@@ -72,7 +72,7 @@ async function main(o: LearnOptions, extra: Record<string, unknown>): Promise<vo
       await runTraining({ out, config: c });
       const trainS = (performance.now() - t0) / 1000;
       const trained = await createPolicy(c), untrained = await createPolicy(c);
-      loadParamsInto(trained.params(), readPolicyTensors(join(out, RUN_FILES.policy)).params, out);
+      loadParamsInto(savedTensors(trained), readPolicyTensors(join(out, RUN_FILES.policy)).params, out);
       const { series } = await loadRunSeries(c);
       const w = testWindow(series, c);
       rows.push({

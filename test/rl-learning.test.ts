@@ -11,7 +11,7 @@ import { runTraining, RUN_FILES } from '../src/rl/run.js';
 import { loadRunSeries, testWindow, trainWindow } from '../src/rl/data.js';
 import { createPolicy } from '../src/rl/policies.js';
 import { loadParamsInto, readPolicyTensors } from '../src/rl/checkpoint.js';
-import type { ActorCritic } from '../src/rl/policy.js';
+import { savedTensors, type ActorCritic } from '../src/rl/policy.js';
 import type { UpdateMetrics } from '../src/rl/ppo.js';
 import { TradingEnv } from '../src/env/trading-env.js';
 
@@ -58,7 +58,7 @@ test('PPO + MLP on the synthetic market: trained beats untrained on held-out dat
       const out = join(dir, `seed${seed}`);
       await runTraining({ out, config: c });
       const trained = await createPolicy(c), untrained = await createPolicy(c);
-      loadParamsInto(trained.params(), readPolicyTensors(join(out, RUN_FILES.policy)).params, out);
+      loadParamsInto(savedTensors(trained), readPolicyTensors(join(out, RUN_FILES.policy)).params, out);
       const rTrained = await expectedTestReturn(trained, c);
       const rUntrained = await expectedTestReturn(untrained, c);
       // Untrained: close to uniform, so buys and sells cancel (|E[CR]| well under 1%); trained: several % more.
