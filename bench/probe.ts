@@ -27,7 +27,7 @@ import { TradingEnv } from '../src/env/trading-env.js';
 import { MlpPolicy } from '../src/rl/mlp-policy.js';
 import { streamRng } from '../src/rl/seeds.js';
 import { runTraining } from '../src/rl/run.js';
-import { evaluateRun } from '../src/rl/evaluate.js';
+import { evaluateRun } from '../src/eval/evaluate.js';
 import { syntheticMarket } from '../src/data/synthetic.js';
 import { nonNegativeNumber } from '../src/util/options.js';
 import { seedListOption, seedOption } from '../src/util/seed.js';
