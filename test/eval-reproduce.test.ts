@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reproduce, type ReproduceOptions } from '../src/eval/reproduce.js';
+import { reproduce, type ReproduceOptions } from '../src/pipeline/reproduce.js';
 import { PAPER_PROTOCOL, protocolAssets } from '../src/eval/protocol.js';
 import { ANNUALIZATIONS } from '../src/eval/metrics.js';
 import { dataPath, needsData } from './shared-paths.js';

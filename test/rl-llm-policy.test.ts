@@ -13,7 +13,7 @@ import { syntheticMarket } from '../src/data/synthetic.js';
 import { TradingEnv } from '../src/env/trading-env.js';
 import { parseTrainConfig } from '../src/rl/config.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
-import { evaluateRun } from '../src/rl/evaluate.js';
+import { evaluateRun } from '../src/eval/evaluate.js';
 import { Rng } from '../src/util/rng.js';
 import { ACTIONS } from '../src/env/types.js';
 import { metricsOf, tensorsOf } from './run-helpers.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PolicyAgent } from '../src/rl/policy-agent.js';
+import { PolicyAgent } from '../src/agents/policy-agent.js';
 import type { ActorCritic, Param, PolicyStep } from '../src/rl/policy.js';
 import type { Observation } from '../src/env/types.js';
 import { deriveSeed } from '../src/rl/seeds.js';

@@ -8,7 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
 import { checkRunFile, readRunRecord, runTraining, RUN_FILES } from '../src/rl/run.js';
-import { evaluateRun } from '../src/rl/evaluate.js';
+import { evaluateRun } from '../src/eval/evaluate.js';
 import { loadCheckpoint, readPolicyTensors } from '../src/rl/checkpoint.js';
 import { LOCK_FILE } from '../src/rl/run-lock.js';
 import { MANIFEST_FILE, digestFile, readManifest, verifyRunFile, type Manifest } from '../src/rl/manifest.js';

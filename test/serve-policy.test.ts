@@ -12,7 +12,7 @@ import { modelScorer, runScorer } from '../src/serve/policy-scorer.js';
 import { scorerFromFlags } from '../src/cli/serve.js';
 import { parseTrainConfig } from '../src/rl/config.js';
 import { runTraining } from '../src/rl/run.js';
-import { evaluateRun } from '../src/rl/evaluate.js';
+import { evaluateRun } from '../src/eval/evaluate.js';
 import { ApiAgent } from '../src/agents/api-agent.js';
 import { backtest } from '../src/eval/backtest.js';
 import { syntheticMarket } from '../src/data/synthetic.js';

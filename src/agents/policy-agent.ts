@@ -3,12 +3,12 @@
  * the log-probs, ties to the first action in ACTIONS order), or sampled from the policy's
  * distribution with a seeded Rng that `reset(seed)` restarts.
  */
-import type { Agent } from '../agents/agent.js';
+import type { Agent } from './agent.js';
 import { ACTIONS, type Action, type Observation } from '../env/types.js';
 import { Rng } from '../util/rng.js';
 import { argmax } from '../model/sampling.js';
-import type { ActorCritic } from './policy.js';
-import { deriveSeed } from './seeds.js';
+import type { ActorCritic } from '../rl/policy.js';
+import { deriveSeed } from '../rl/seeds.js';
 
 export interface PolicyAgentOptions {
   name?: string;

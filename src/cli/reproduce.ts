@@ -1,7 +1,7 @@
 /**
  * `flag-trader reproduce`: the paper's protocol (train window -> test window) over several assets and
  * seeds, with Buy & Hold, rule baselines, the MLP ablation, the untrained LLM and optional zero-shot API
- * agents side by side; writes report.md / report.html / report.json / results.json (src/eval/reproduce.ts).
+ * agents side by side; writes report.md / report.html / report.json / results.json (src/pipeline/reproduce.ts).
  *
  * `flag-trader demo` (the README's main job) is the same pipeline on the built-in synthetic market with a
  * small random-weight LLM, sized to finish in a few minutes on 2 cores.
@@ -10,7 +10,7 @@ import { resolve, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ANNUALIZATIONS } from '../eval/metrics.js';
 import { PAPER_PROTOCOL, protocolAssets } from '../eval/protocol.js';
-import { reproduce, type ExtraAgent, type ReproduceOptions, type ReproduceTarget } from '../eval/reproduce.js';
+import { reproduce, type ExtraAgent, type ReproduceOptions, type ReproduceTarget } from '../pipeline/reproduce.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { readConfigFile, parseTrainConfig, type ConfigKey } from '../rl/config.js';
 import { availableParallelism } from 'node:os';

@@ -19,7 +19,7 @@ import { parseAnnualization, type Annualization } from '../eval/metrics.js';
 import {
   CONFIG_KEYS, configFieldDocs, flagName, parseFlagValue, parseTrainConfig, readConfigFile, type ConfigKey, type TrainConfig,
 } from '../rl/config.js';
-import { DEFAULT_BASELINES, evaluateRun, type DataOverrides } from '../rl/evaluate.js';
+import { DEFAULT_BASELINES, evaluateRun, type DataOverrides } from '../eval/evaluate.js';
 import type { UpdateMetrics } from '../rl/ppo.js';
 import { RUN_FILES, runTraining, type TrainRunResult } from '../rl/run.js';
 import { formatTable, toRecord } from './backtest.js';

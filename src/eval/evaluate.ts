@@ -16,18 +16,18 @@
 import { join } from 'node:path';
 import type { Agent } from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
-import { backtest, type BacktestResult } from '../eval/backtest.js';
-import type { Annualization } from '../eval/metrics.js';
-import { loadParamsInto, readPolicyTensors } from './checkpoint.js';
-import type { TrainConfig } from './config.js';
-import { loadRunSeries, testWindow } from './data.js';
-import { createPolicy } from './policies.js';
-import { checkTextCutoff, dateCheckApplies, describePointInTime, policyReadsModel } from './point-in-time.js';
+import { backtest, type BacktestResult } from './backtest.js';
+import type { Annualization } from './metrics.js';
+import { loadParamsInto, readPolicyTensors } from '../rl/checkpoint.js';
+import type { TrainConfig } from '../rl/config.js';
+import { loadRunSeries, testWindow } from '../rl/data.js';
+import { createPolicy } from '../rl/policies.js';
+import { checkTextCutoff, dateCheckApplies, describePointInTime, policyReadsModel } from '../rl/point-in-time.js';
 import { loadModelMeta } from '../model/load.js';
-import { PolicyAgent } from './policy-agent.js';
-import { savedTensors } from './policy.js';
-import { checkRunFile, readRunRecord, RUN_FILES } from './run.js';
-import { readManifest } from './manifest.js';
+import { PolicyAgent } from '../agents/policy-agent.js';
+import { savedTensors } from '../rl/policy.js';
+import { checkRunFile, readRunRecord, RUN_FILES } from '../rl/run.js';
+import { readManifest } from '../rl/manifest.js';
 
 export type DataOverrides = Partial<Pick<TrainConfig, 'data' | 'format' | 'ticker' | 'price_column' | 'test_start' | 'test_end'>>;
 

@@ -20,7 +20,7 @@ import { ACTION_ANSWER_PREFIX } from '../prompt/chat.js';
 import { loadModel } from '../model/load.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { loadParamsInto, readPolicyTensors } from '../rl/checkpoint.js';
-import { trainedWeightsPath } from '../rl/evaluate.js';
+import { trainedWeightsPath } from '../eval/evaluate.js';
 import { LlmPolicy } from '../rl/llm-policy.js';
 import { createPolicy } from '../rl/policies.js';
 import { savedTensors, type ActorCritic } from '../rl/policy.js';
