@@ -4,9 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { repoRoot } from './shared-paths.js';
 
 const ORDER = ['util', 'data', 'env', 'prompt', 'kernels', 'model', 'rl', 'pretrain', 'agents', 'eval', 'report', 'pipeline', 'serve', 'cli'];
-const SRC = join(import.meta.dirname, '..', 'src');
+const SRC = join(repoRoot(), 'src'); // the TypeScript sources, also when the tests run compiled from dist/
 
 test('every src/ folder is in the layer order, and no file imports a folder above its own', () => {
   const folders = readdirSync(SRC).filter((d) => statSync(join(SRC, d)).isDirectory());
