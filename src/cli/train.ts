@@ -15,6 +15,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { agentNames } from '../agents/registry.js';
+import { addApiAgentOptions } from '../agents/api-options.js';
 import { parseAnnualization, type Annualization } from '../eval/metrics.js';
 import {
   CONFIG_KEYS, configFieldDocs, flagName, parseFlagValue, parseTrainConfig, readConfigFile, type ConfigKey, type TrainConfig,
@@ -165,7 +166,7 @@ export function registerTrain(program: Command): void {
     if (!quiet) process.stdout.write(formatSummary(result, all));
   });
 
-  program
+  const evaluate = program
     .command('evaluate')
     .description('backtest a trained run on its test window beside rule baselines (same output as backtest)')
     .requiredOption('--run <dir>', 'training run directory')
@@ -182,7 +183,9 @@ export function registerTrain(program: Command): void {
     .option('--untrained', 'evaluate the run\'s initial (untrained) policy instead, for comparison')
     .addOption(new Option('--allow-text-overlap [value]', 'evaluate even when the test window starts on or before the model\'s text cutoff (default: the run\'s allow_text_overlap)')
       .argParser(parseBoolArg))
-    .option('--json', 'print JSON (one object per agent; an array for several)')
+    .option('--json', 'print JSON (one object per agent; an array for several)');
+  // An API agent among --baselines (e.g. openai) takes the same flags as in backtest, prompt budget included.
+  addApiAgentOptions(evaluate)
     .action(async (opts: {
       run: string; data?: string; format?: TrainConfig['format']; ticker?: string; priceColumn?: string; testStart?: string; testEnd?: string;
       sampled?: boolean; seeds?: number[]; baselines?: string[]; annualization?: Annualization; untrained?: boolean; json?: boolean;
@@ -198,7 +201,7 @@ export function registerTrain(program: Command): void {
       if (opts.testEnd !== undefined) overrides.test_end = parseFlagValue('test_end', opts.testEnd) as string;
       const baselines = opts.baselines === undefined ? DEFAULT_BASELINES : opts.baselines.length === 1 && opts.baselines[0] === 'none' ? [] : opts.baselines;
       const results = await evaluateRun({
-        run: opts.run, overrides, baselines,
+        run: opts.run, overrides, baselines, agentOptions: opts as Record<string, unknown>,
         sampled: Boolean(opts.sampled),
         ...(opts.seeds ? { seeds: opts.seeds } : {}),
         ...(opts.annualization ? { annualization: opts.annualization } : {}),

@@ -40,6 +40,11 @@ export interface EvaluateOptions {
   seeds?: number[];
   /** Rule baselines to run beside the policy (registry names). */
   baselines?: string[];
+  /**
+   * Options of the baselines that take some (the API agent's parsed flags: base URL, model, prompt
+   * budget...); the run's mode and allow_short are added, so an API agent words its prompt as the run's.
+   */
+  agentOptions?: Record<string, unknown>;
   annualization?: Annualization;
   /** `trained` (default) or `initial`: the untrained policy of the same seed, for comparison. */
   weights?: 'trained' | 'initial';
@@ -103,7 +108,7 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult
     results.push(await backtest(series, new PolicyAgent(policy, { name: base }), common));
   }
   for (const name of opts.baselines ?? DEFAULT_BASELINES) {
-    const agent: Agent = createAgent(name, { seed: 0 });
+    const agent: Agent = createAgent(name, { seed: 0, ...opts.agentOptions, mode: c.mode, allowShort: c.allow_short });
     results.push(await backtest(series, agent, common));
   }
   return results;
