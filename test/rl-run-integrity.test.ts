@@ -14,24 +14,10 @@ import { LOCK_FILE } from '../src/rl/run-lock.js';
 import { MANIFEST_FILE, digestFile, readManifest, verifyRunFile, type Manifest } from '../src/rl/manifest.js';
 import { readSafetensors, writeSafetensors, type Tensor } from '../src/model/safetensors.js';
 import { runScorer } from '../src/serve/policy-scorer.js';
-import { metricsOf } from './run-helpers.js';
+import { metricsOf, smallRunConfig, withTmp as withTmpDir } from './run-helpers.js';
 
-// 6 updates, a checkpoint every 2 (as in rl-run.test.ts).
-const SMALL = {
-  policy: 'mlp', synthetic_days: 300, num_envs: 2, num_steps: 20, total_timesteps: 240, minibatch_size: 16,
-  gradient_accumulation_steps: 4, update_epochs: 2, checkpoint_every: 2, mlp_hidden: [16, 16],
-};
-
-function cfg(over: Record<string, unknown> = {}): TrainConfig {
-  return parseTrainConfig({ ...SMALL, ...over }, 'test');
-}
-
-function withTmp(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rl-integrity-'));
-    try { await fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
-  };
-}
+const cfg = smallRunConfig;
+const withTmp = (fn: (dir: string) => Promise<void>) => withTmpDir('rl-integrity-', fn);
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

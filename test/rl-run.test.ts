@@ -9,24 +9,10 @@ import { loadCheckpoint, loadParamsInto, readPolicyTensors } from '../src/rl/che
 import { syntheticMarket } from '../src/data/synthetic.js';
 import { createPolicy } from '../src/rl/policies.js';
 import { FEATURE_NAMES } from '../src/env/features.js';
-import { metricsOf, tensorsOf } from './run-helpers.js';
+import { metricsOf, tensorsOf, smallRunConfig, withTmp as withTmpDir } from './run-helpers.js';
 
-// 6 updates of 2 environments x 20 steps, 2 epochs of minibatches 16 (+ 8) in micro-batches of 4.
-const SMALL = {
-  policy: 'mlp', synthetic_days: 300, num_envs: 2, num_steps: 20, total_timesteps: 240, minibatch_size: 16,
-  gradient_accumulation_steps: 4, update_epochs: 2, checkpoint_every: 2, mlp_hidden: [16, 16],
-};
-
-function cfg(over: Record<string, unknown> = {}): TrainConfig {
-  return parseTrainConfig({ ...SMALL, ...over }, 'test');
-}
-
-function withTmp(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rl-run-'));
-    try { await fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
-  };
-}
+const cfg = smallRunConfig;
+const withTmp = (fn: (dir: string) => Promise<void>) => withTmpDir('rl-run-', fn);
 
 test('train: the run directory holds config.json with provenance, metrics.jsonl, checkpoint and policy', withTmp(async (dir) => {
   const out = join(dir, 'run');
