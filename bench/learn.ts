@@ -12,8 +12,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseFlagValue, parseTrainConfig, type ConfigKey, type TrainConfig } from '../src/rl/config.js';
+import { Command, Option } from 'commander';
+import { parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
+import { configField } from './config-field.js';
 import { runTraining, RUN_FILES } from '../src/rl/run.js';
 import { loadRunSeries, testWindow } from '../src/rl/data.js';
 import { createPolicy } from '../src/rl/policies.js';
@@ -50,12 +51,6 @@ async function expectedTestReturn(policy: ActorCritic, c: TrainConfig): Promise<
   }
 }
 
-/** A KEY=VALUE argument: a training-config field and its value, read as its flag would be. */
-function configField(arg: string, fields: Record<string, unknown>): Record<string, unknown> {
-  const m = /^([a-z_0-9]+)=(.*)$/.exec(arg);
-  if (!m) throw new InvalidArgumentError(`expected KEY=VALUE (a training-config field), got ${JSON.stringify(arg)}`);
-  return { ...fields, [m[1]!]: parseFlagValue(m[1] as ConfigKey, m[2]!) };
-}
 
 interface LearnOptions { json?: boolean; seeds: number[]; policy: string; steps: number }
 

@@ -19,8 +19,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { parseFlagValue, parseTrainConfig, type ConfigKey, type TrainConfig } from '../src/rl/config.js';
+import { Command } from 'commander';
+import { parseTrainConfig, type TrainConfig } from '../src/rl/config.js';
+import { configField } from './config-field.js';
 import { createLlmPolicy, registerPolicy } from '../src/rl/policies.js';
 import { loadRunSeries, trainWindow } from '../src/rl/data.js';
 import { TradingEnv } from '../src/env/trading-env.js';
@@ -161,11 +162,6 @@ async function ppo(o: ProbeOptions, c: TrainConfig, fields: Record<string, unkno
   else process.stdout.write(`mean held-out SR ${meanSR.toFixed(2)} over ${rows.length} seeds\n`);
 }
 
-function configField(arg: string, fields: Record<string, unknown>): Record<string, unknown> {
-  const m = /^([a-z_0-9]+)=(.*)$/.exec(arg);
-  if (!m) throw new InvalidArgumentError(`expected KEY=VALUE (a training-config field), got ${JSON.stringify(arg)}`);
-  return { ...fields, [m[1]!]: parseFlagValue(m[1] as ConfigKey, m[2]!) };
-}
 
 await new Command('bench/probe.ts')
   .description('linear probes of what the LLM policy\'s heads read, and PPO on the frozen vectors (--ppo)')
