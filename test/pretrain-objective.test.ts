@@ -32,7 +32,7 @@ function refTensor(w: RefWeights, name: string): Float64Array {
   if (name === 'model.norm.weight') return w.norm;
   const [, , l, ...rest] = name.split('.');
   const key = (Object.keys(LAYER_TENSOR_NAMES) as LayerKey[]).find((k) => LAYER_TENSOR_NAMES[k] === rest.join('.'));
-  return w.layers[Number(l)]![key!];
+  return w.layers[Number(l)]![key!]!;
 }
 
 function gradCheck(be: Backend, tied: boolean, tol: number): void {

@@ -80,9 +80,14 @@ export function builtinConfig(name: string): LlamaConfig {
   return { ...c };
 }
 
-/** Number of parameters of a config (tied embeddings counted once). */
+/** Number of parameters of a config (tied embeddings counted once; a family's biases and q/k norms included). */
 export function parameterCount(c: LlamaConfig): number {
   const C = c.hidden_size, F = c.intermediate_size, D = c.head_dim;
-  const perLayer = 2 * C + C * c.num_attention_heads * D * 2 + C * c.num_key_value_heads * D * 2 + 3 * C * F;
+  const HD = c.num_attention_heads * D, KVD = c.num_key_value_heads * D;
+  let perLayer = 2 * C + C * HD * 2 + C * KVD * 2 + 3 * C * F;
+  if (c.qkv_bias) perLayer += HD + 2 * KVD;
+  if (c.o_bias) perLayer += C;
+  if (c.mlp_bias) perLayer += 2 * F + C;
+  if (c.qk_norm) perLayer += 2 * D;
   return c.vocab_size * C * (c.tie_word_embeddings ? 1 : 2) + c.num_hidden_layers * perLayer + C;
 }

@@ -9,13 +9,21 @@
  * answer position).
  *
  *   xn1  = rmsnorm(x; inputNorm)                 [T, C]
- *   k, v = xn1 Wk^T, xn1 Wv^T; rope(k)            [T, KVD]  (appended to kAll/vAll after `past` rows)
- *   q    = xn1[T-n:] Wq^T; rope(q)                [n, HD]
+ *   k, v = xn1 Wk^T (+bk), xn1 Wv^T (+bv)         [T, KVD]  (appended to kAll/vAll after `past` rows)
+ *   k    = rmsnorm_D(k; kNorm) per head           [T*KVH, D]   (Qwen3 only)
+ *   rope(k)
+ *   q    = xn1[T-n:] Wq^T (+bq)                   [n, HD]
+ *   q    = rmsnorm_D(q; qNorm) per head           [n*H, D]     (Qwen3 only)
+ *   rope(q)
  *   att  = causal_gqa_attention(q, kAll, vAll)   [n, HD]
- *   xmid = x[T-n:] + att Wo^T                     [n, C]
+ *   xmid = x[T-n:] + att Wo^T (+bo)               [n, C]
  *   xn2  = rmsnorm(xmid; postNorm)               [n, C]
- *   h    = silu(xn2 Wg^T) * (xn2 Wu^T)            [n, F]
- *   y    = xmid + h Wd^T                          [n, C]
+ *   h    = silu(xn2 Wg^T (+bg)) * (xn2 Wu^T (+bu)) [n, F]
+ *   y    = xmid + h Wd^T (+bd)                    [n, C]
+ *
+ * The bracketed biases and the per-head q/k norms are applied exactly when the layer's weights
+ * have them (the config decides which: src/model/weights.ts layerKeys), so one layer serves every
+ * supported family (src/model/families.ts).
  */
 import type { Backend } from '../kernels/backend.js';
 import type { LayerWeights } from './weights.js';
@@ -24,6 +32,8 @@ import type { RopeTables } from './rope.js';
 
 export interface Dims {
   C: number; F: number; H: number; KVH: number; D: number; eps: number;
+  /** Per-head RMSNorm of queries and keys (Qwen3): the activations keep their pre-norm values. */
+  qkNorm: boolean;
 }
 
 /** What a layer forward reads and writes; the backward reads the same object. */
@@ -35,6 +45,11 @@ export interface LayerActs {
   kAll: Float32Array;   // [>= past+T, KVD] keys after RoPE (own buffer in training, the KV cache in inference)
   vAll: Float32Array;   // [>= past+T, KVD]
   q: Float32Array;      // [n, HD] after RoPE
+  /** With qkNorm: the projections before the per-head norm, and the norms' 1/rms per head row. */
+  qRaw?: Float32Array;  // [n, HD]
+  qRstd?: Float32Array; // [n*H]
+  kRaw?: Float32Array;  // [T, KVD]
+  kRstd?: Float32Array; // [T*KVH]
   probs: Float32Array;  // [H, n, past+T]
   att: Float32Array;    // [n, HD]
   xmid: Float32Array;   // [n, C]
@@ -52,10 +67,14 @@ export interface LayerActs {
  */
 export function layerActs(pool: BufferPool, d: Dims, T: number, n: number, past: number,
   x: Float32Array, kAll: Float32Array, vAll: Float32Array, y: Float32Array): LayerActs {
-  const { C, F, H, D } = d;
+  const { C, F, H, KVH, D } = d;
   const HD = H * D, S = past + T;
   return {
     T, n, past, x, kAll, vAll, y,
+    ...(d.qkNorm && {
+      qRaw: pool.get('qRaw', n * HD), qRstd: pool.get('qRstd', n * H),
+      kRaw: pool.get('kRaw', T * KVH * D), kRstd: pool.get('kRstd', T * KVH),
+    }),
     xn1: pool.get('xn1', T * C),
     rstd1: pool.get('rstd1', T),
     q: pool.get('q', n * HD),
@@ -92,6 +111,19 @@ export function linearBackward(be: Backend, dx: Float32Array | null, dW: Float32
   else be.sgemm(false, false, T, I, O, 1, dout, O, W, I, beta, dx, I);
 }
 
+/**
+ * out[T, O] += b[O] on every row: the bias of a linear layer. One axpy per row: a bias costs O(T*O),
+ * nothing next to the product it follows.
+ */
+export function biasForward(be: Backend, out: Float32Array, b: Float32Array, T: number, O: number): void {
+  for (let t = 0; t < T; t++) be.axpy(O, 1, b, out.subarray(t * O, (t + 1) * O));
+}
+
+/** db[O] += sum over rows of dout[T, O] (every row received the same bias). */
+export function biasBackward(be: Backend, db: Float32Array, dout: Float32Array, T: number, O: number): void {
+  for (let t = 0; t < T; t++) be.axpy(O, 1, dout.subarray(t * O, (t + 1) * O), db);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The layer.
 
@@ -106,21 +138,34 @@ export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs
   be.rmsnormForward(a.xn1, a.rstd1, a.x, w.inputNorm, T, C, eps);
   const kNew = a.kAll.subarray(past * KVD, (past + T) * KVD);
   const vNew = a.vAll.subarray(past * KVD, (past + T) * KVD);
-  linearForward(be, kNew, a.xn1, w.k, T, C, KVD);
+  // With q/k norms the projections land in kRaw/qRaw (kept for the backward) and the per-head norm
+  // writes the keys/queries that RoPE then rotates; the KV cache holds keys after both.
+  const kProj = w.kNorm ? a.kRaw! : kNew;
+  linearForward(be, kProj, a.xn1, w.k, T, C, KVD);
+  if (w.kBias) biasForward(be, kProj, w.kBias, T, KVD);
+  if (w.kNorm) be.rmsnormForward(kNew, a.kRstd!, kProj, w.kNorm, T * KVH, D, eps);
   linearForward(be, vNew, a.xn1, w.v, T, C, KVD);
+  if (w.vBias) biasForward(be, vNew, w.vBias, T, KVD);
   be.rope(kNew, rope.cos, rope.sin, T, KVH, D, past, false);
-  linearForward(be, a.q, a.xn1.subarray(q0 * C), w.q, n, C, HD);
+  const qProj = w.qNorm ? a.qRaw! : a.q;
+  linearForward(be, qProj, a.xn1.subarray(q0 * C), w.q, n, C, HD);
+  if (w.qBias) biasForward(be, qProj, w.qBias, n, HD);
+  if (w.qNorm) be.rmsnormForward(a.q, a.qRstd!, qProj, w.qNorm, n * H, D, eps);
   be.rope(a.q, rope.cos, rope.sin, n, H, D, past + q0, false);
   be.attentionForward(a.att, a.probs, a.q, a.kAll, a.vAll, n, past + q0, H, KVH, D);
   linearForward(be, a.xmid, a.att, w.o, n, HD, C);
+  if (w.oBias) biasForward(be, a.xmid, w.oBias, n, C);
   be.axpy(n * C, 1, a.x.subarray(q0 * C), a.xmid); // residual
 
   // MLP block.
   be.rmsnormForward(a.xn2, a.rstd2, a.xmid, w.postNorm, n, C, eps);
   linearForward(be, a.gate, a.xn2, w.gate, n, C, F);
+  if (w.gateBias) biasForward(be, a.gate, w.gateBias, n, F);
   linearForward(be, a.up, a.xn2, w.up, n, C, F);
+  if (w.upBias) biasForward(be, a.up, w.upBias, n, F);
   be.swigluForward(a.h, a.gate, a.up, n * F);
   linearForward(be, a.y, a.h, w.down, n, F, C);
+  if (w.downBias) biasForward(be, a.y, w.downBias, n, C);
   be.axpy(n * C, 1, a.xmid, a.y); // residual
 }
 
@@ -139,7 +184,7 @@ export interface KvGrads {
 
 /**
  * Backward of layerForward. Reads dy[n, C] (gradient w.r.t. the layer output), ACCUMULATES
- * parameter gradients into g, OVERWRITES dx[T, C] (gradient w.r.t. the layer input; rows before T-n
+ * parameter gradients into g (which has every tensor w has), OVERWRITES dx[T, C] (gradient w.r.t. the layer input; rows before T-n
  * get only the attention path). Work buffers come from `pool`. With past > 0 (rows after a prefix
  * whose keys/values fill kAll/vAll rows 0..past-1), the gradient w.r.t. those keys/values is added to
  * kv.pastDk/pastDv; kv.extraDk/extraDv add gradient that later rows sent to this call's keys/values.
@@ -161,18 +206,22 @@ export function layerBackward(be: Backend, d: Dims, w: LayerWeights, g: LayerWei
   const dkAll = pool.get('dk', (past + T) * KVD), dvAll = pool.get('dv', (past + T) * KVD);
   const dxn1 = pool.get('dxn1', T * C);
 
-  // y = xmid + h Wd^T
+  // y = xmid + h Wd^T + bd
   dxmid.set(dy);
+  if (w.downBias) biasBackward(be, g.downBias!, dy, n, C);
   linearBackward(be, dh, g.down, dy, a.h, w.down, n, F, C);
-  // h = silu(gate) * up; gate = xn2 Wg^T; up = xn2 Wu^T
+  // h = silu(gate) * up; gate = xn2 Wg^T + bg; up = xn2 Wu^T + bu
   be.swigluBackward(dgate, dup, dh, a.gate, a.up, n * F);
+  if (w.gateBias) biasBackward(be, g.gateBias!, dgate, n, F);
+  if (w.upBias) biasBackward(be, g.upBias!, dup, n, F);
   linearBackward(be, dxn2, g.gate, dgate, a.xn2, w.gate, n, C, F);
   linearBackward(be, dxn2, g.up, dup, a.xn2, w.up, n, C, F, 1);
   // xn2 = rmsnorm(xmid)
   be.rmsnormBackward(tmpC, g.postNorm, dxn2, a.xmid, w.postNorm, a.rstd2, n, C);
   be.axpy(n * C, 1, tmpC, dxmid);
 
-  // xmid = x[q0:] + att Wo^T
+  // xmid = x[q0:] + att Wo^T + bo
+  if (w.oBias) biasBackward(be, g.oBias!, dxmid, n, C);
   linearBackward(be, datt, g.o, dxmid, a.att, w.o, n, HD, C);
   // attention (dk/dv accumulate in the kernel, so start from zero)
   dkAll.fill(0); dvAll.fill(0);
@@ -187,10 +236,23 @@ export function layerBackward(be: Backend, d: Dims, w: LayerWeights, g: LayerWei
   // RoPE is a rotation: its backward is the inverse rotation
   be.rope(dq, rope.cos, rope.sin, n, H, D, past + q0, true);
   be.rope(dk, rope.cos, rope.sin, T, KVH, D, past, true);
-  // q = xn1[q0:] Wq^T; k = xn1 Wk^T; v = xn1 Wv^T
-  linearBackward(be, dxn1, g.k, dk, a.xn1, w.k, T, C, KVD);
+  // q = rmsnorm_D(qRaw), k = rmsnorm_D(kRaw) per head: back to the projections' outputs
+  let dqProj = dq, dkProj = dk;
+  if (w.qNorm) {
+    dqProj = pool.get('dqRaw', n * HD);
+    be.rmsnormBackward(dqProj, g.qNorm!, dq, a.qRaw!, w.qNorm, a.qRstd!, n * H, D);
+  }
+  if (w.kNorm) {
+    dkProj = pool.get('dkRaw', T * KVD);
+    be.rmsnormBackward(dkProj, g.kNorm!, dk, a.kRaw!, w.kNorm, a.kRstd!, T * KVH, D);
+  }
+  // q = xn1[q0:] Wq^T + bq; k = xn1 Wk^T + bk; v = xn1 Wv^T + bv
+  if (w.qBias) biasBackward(be, g.qBias!, dqProj, n, HD);
+  if (w.kBias) biasBackward(be, g.kBias!, dkProj, T, KVD);
+  if (w.vBias) biasBackward(be, g.vBias!, dv, T, KVD);
+  linearBackward(be, dxn1, g.k, dkProj, a.xn1, w.k, T, C, KVD);
   linearBackward(be, dxn1, g.v, dv, a.xn1, w.v, T, C, KVD, 1);
-  linearBackward(be, dxn1.subarray(q0 * C), g.q, dq, a.xn1.subarray(q0 * C), w.q, n, C, HD, 1);
+  linearBackward(be, dxn1.subarray(q0 * C), g.q, dqProj, a.xn1.subarray(q0 * C), w.q, n, C, HD, 1);
   // xn1 = rmsnorm(x); plus the residual path into the last n rows
   be.rmsnormBackward(dx, g.inputNorm, dxn1, a.x, w.inputNorm, a.rstd1, T, C);
   be.axpy(n * C, 1, dxmid, dx.subarray(q0 * C));

@@ -17,7 +17,7 @@
  */
 import type { Backend } from '../kernels/backend.js';
 import type { LlamaConfig } from './config.js';
-import { LAYER_TENSOR_NAMES, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { LAYER_TENSOR_NAMES, layerKeys, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
 import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
@@ -109,14 +109,12 @@ export interface ParameterCounts {
 export function parameterCounts(c: LlamaConfig, K: number): ParameterCounts {
   const shapes = layerShapes(c);
   let perLayer = 0;
-  for (const s of Object.values(shapes)) perLayer += s.reduce((a, b) => a * b, 1);
+  for (const key of layerKeys(c)) perLayer += shapes[key]!.reduce((a, b) => a * b, 1);
   const embedding = c.vocab_size * c.hidden_size;
   const lmHead = c.tie_word_embeddings ? 0 : embedding;
   const total = embedding + lmHead + c.num_hidden_layers * perLayer + c.hidden_size;
   return { total, embedding, lmHead, perLayer, trainable: K * perLayer + c.hidden_size, trainableLayers: K };
 }
-
-const LAYER_KEYS = Object.keys(LAYER_TENSOR_NAMES) as LayerKey[];
 
 export class LlamaModel {
   readonly L: number;
@@ -127,6 +125,8 @@ export class LlamaModel {
   readonly dims: Dims;
   readonly rope: RopeTables;
   readonly prefixCache: PrefixCache;
+  /** The tensors of every layer under this config (the family's biases and q/k norms included). */
+  readonly layerKeys: readonly LayerKey[];
   /** Tokens the frozen layers computed vs. took from the prefix cache (frozenForward). */
   readonly frozenTokens = { computed: 0, reused: 0 };
   /** The same for the trainable layers' inference with a prefix cache (topForward). */
@@ -151,9 +151,10 @@ export class LlamaModel {
     this.frozenLayers = this.L - K;
     this.dims = {
       C: config.hidden_size, F: config.intermediate_size, H: config.num_attention_heads,
-      KVH: config.num_key_value_heads, D: config.head_dim, eps: config.rms_norm_eps,
+      KVH: config.num_key_value_heads, D: config.head_dim, eps: config.rms_norm_eps, qkNorm: config.qk_norm === true,
     };
-    this.rope = new RopeTables(config.head_dim, config.rope_theta, config.max_position_embeddings);
+    this.layerKeys = layerKeys(config);
+    this.rope = new RopeTables(config.head_dim, config.rope_theta, config.max_position_embeddings, config.rope_scaling);
     this.prefixCache = opts.prefixCache ?? new PrefixCache(opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_MB * MIB);
     const kvd = this.dims.KVH * this.dims.D;
     this.scratchCache = new KVCache(this.L, kvd);
@@ -506,7 +507,7 @@ export class LlamaModel {
   createGrads(): TrainableGrads {
     const layers = this.weights.layers.slice(this.frozenLayers).map((lw) => {
       const g = {} as LayerWeights;
-      for (const key of LAYER_KEYS) g[key] = new Float32Array(lw[key].length);
+      for (const key of this.layerKeys) g[key] = new Float32Array(lw[key]!.length);
       return g;
     });
     return { layers, norm: new Float32Array(this.dims.C) };
@@ -523,8 +524,8 @@ export class LlamaModel {
     const out: Param[] = [];
     for (let j = 0; j < this.K; j++) {
       const l = this.frozenLayers + j;
-      for (const key of LAYER_KEYS) {
-        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key], data: this.weights.layers[l]![key], grad: g.layers[j]![key] });
+      for (const key of this.layerKeys) {
+        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key]!, data: this.weights.layers[l]![key]!, grad: g.layers[j]![key]! });
       }
     }
     out.push({ name: 'model.norm.weight', shape: [this.dims.C], data: this.weights.norm, grad: g.norm });
@@ -540,7 +541,7 @@ export class LlamaModel {
     const layers = w.layers.map((lw, l) => {
       if (l < this.frozenLayers) return lw;
       const c = {} as LayerWeights;
-      for (const key of LAYER_KEYS) c[key] = lw[key].slice();
+      for (const key of this.layerKeys) c[key] = lw[key]!.slice();
       return c;
     });
     return new LlamaModel(this.config, { embed: w.embed, layers, norm: w.norm.slice(), lmHead: w.lmHead },
@@ -603,13 +604,22 @@ export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
   if (c.head_dim % 2 !== 0) throw new Error(`config: head_dim must be even for RoPE, got ${c.head_dim}`);
   if (!(c.rms_norm_eps > 0)) throw new Error(`config: rms_norm_eps must be > 0, got ${c.rms_norm_eps}`);
   if (!(c.rope_theta > 0)) throw new Error(`config: rope_theta must be > 0, got ${c.rope_theta}`);
+  const rs = c.rope_scaling;
+  if (rs && (!(rs.factor > 0) || (rs.rope_type === 'llama3' && !(rs.high_freq_factor > rs.low_freq_factor && rs.low_freq_factor > 0 && rs.original_max_position_embeddings > 0)))) {
+    throw new Error(`config: rope_scaling ${JSON.stringify(rs)} needs factor > 0 (and for llama3 high_freq_factor > low_freq_factor > 0, original_max_position_embeddings > 0)`);
+  }
   need('model.embed_tokens.weight', w.embed, [c.vocab_size, c.hidden_size]);
   if (w.layers.length !== c.num_hidden_layers) {
     throw new Error(`weights: ${w.layers.length} layers, config num_hidden_layers is ${c.num_hidden_layers}`);
   }
   const shapes = layerShapes(c);
+  const keys = layerKeys(c);
   w.layers.forEach((lw, i) => {
-    for (const key of LAYER_KEYS) need(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`, lw[key], shapes[key]);
+    for (const key of keys) need(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`, lw[key], shapes[key]!);
+    // The layer applies whatever tensors it holds: one the config does not have would change the model.
+    for (const key of Object.keys(lw) as LayerKey[]) {
+      if (lw[key] !== undefined && !keys.includes(key)) throw new Error(`weights: model.layers.${i}.${LAYER_TENSOR_NAMES[key] ?? key} is given but the config does not have it`);
+    }
   });
   need('model.norm.weight', w.norm, [c.hidden_size]);
   if (c.tie_word_embeddings) {

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { join, dirname, basename, resolve } from 'node:path';
 import type { LlamaConfig } from './config.js';
-import { LAYER_TENSOR_NAMES, tensorManifest, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { LAYER_TENSOR_NAMES, layerKeyOf, layerKeys, tensorManifest, type LayerWeights, type LlamaWeights } from './weights.js';
 import { SafetensorsFile, writeSafetensors, readSafetensors, type Tensor, type FloatDtype } from './safetensors.js';
 import { parseLlamaConfig, toHfConfigJson, canonicalConfigJson } from './parse-config.js';
 import { builtinConfig, BUILTIN_CONFIGS } from './configs.js';
@@ -280,7 +280,7 @@ export function readCheckpointWeights(where: string, config: LlamaConfig, files:
     const layers: LayerWeights[] = [];
     for (let i = 0; i < config.num_hidden_layers; i++) {
       const layer: Partial<LayerWeights> = {};
-      for (const key of Object.keys(LAYER_TENSOR_NAMES) as LayerKey[]) layer[key] = read(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`);
+      for (const key of layerKeys(config)) layer[key] = read(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`);
       layers.push(layer as LayerWeights);
     }
     const norm = read('model.norm.weight');
@@ -324,7 +324,7 @@ export function weightsToTensors(config: LlamaConfig, w: LlamaWeights): Array<[s
     const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
     if (m) {
       const layer = w.layers[Number(m[1])];
-      const key = (Object.keys(LAYER_TENSOR_NAMES) as LayerKey[]).find((k) => LAYER_TENSOR_NAMES[k] === m[2]);
+      const key = layerKeyOf(m[2]!);
       data = layer && key ? layer[key] : undefined;
     } else if (name === 'model.embed_tokens.weight') data = w.embed;
     else if (name === 'model.norm.weight') data = w.norm;

@@ -1,13 +1,13 @@
-// Seeded random weights for any Llama config: the offline stand-in for a real checkpoint.
-// Like Hugging Face's LlamaPreTrainedModel._init_weights: every linear weight and the embedding are
-// drawn from normal(0, initializer_range) (default 0.02), and every RMSNorm weight is 1.
+// Seeded random weights for any supported config: the offline stand-in for a real checkpoint.
+// Like Hugging Face's _init_weights (Llama, Mistral, Qwen2, Qwen3 alike): every linear weight and the
+// embedding are drawn from normal(0, initializer_range) (default 0.02), every linear bias is 0, and
+// every RMSNorm weight is 1 (the Qwen3 q_norm/k_norm included).
 // Tensors are filled in tensorManifest order from one Rng stream, so the same (config, seed) always
-// gives the same weights.
+// gives the same weights; biases and norms draw nothing, so a family's extra tensors leave the
+// linear weights of the same seed unchanged.
 import type { LlamaConfig } from './config.js';
-import { LAYER_TENSOR_NAMES, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { LAYER_TENSOR_KIND, layerKeys, layerShapes, type LayerWeights, type LlamaWeights } from './weights.js';
 import { Rng } from '../util/rng.js';
-
-const NORM_KEYS: ReadonlySet<LayerKey> = new Set<LayerKey>(['inputNorm', 'postNorm']);
 
 function sizeOf(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -43,9 +43,10 @@ export function randomWeights(config: LlamaConfig, seed: number): LlamaWeights {
   const layers: LayerWeights[] = [];
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const layer: Partial<LayerWeights> = {};
-    for (const key of Object.keys(LAYER_TENSOR_NAMES) as LayerKey[]) {
-      const n = sizeOf(shapes[key]);
-      layer[key] = NORM_KEYS.has(key) ? new Float32Array(n).fill(1) : normalArray(rng, n, std);
+    for (const key of layerKeys(config)) {
+      const n = sizeOf(shapes[key]!);
+      const kind = LAYER_TENSOR_KIND[key];
+      layer[key] = kind === 'norm' ? new Float32Array(n).fill(1) : kind === 'bias' ? new Float32Array(n) : normalArray(rng, n, std);
     }
     layers.push(layer as LayerWeights);
   }
