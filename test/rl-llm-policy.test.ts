@@ -3,7 +3,7 @@
 // determinism, bit-identical resume, greedy evaluation).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getBackend } from '../src/kernels/index.js';
@@ -18,8 +18,8 @@ import { Rng } from '../src/util/rng.js';
 import { ACTIONS } from '../src/env/types.js';
 import { metricsOf, tensorsOf } from './run-helpers.js';
 
-async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2, headNorm = false): Promise<LlmPolicy> {
-  const model = await loadModel('random:tiny', { seed: 3 });
+async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2, headNorm = false, spec = 'random:tiny'): Promise<LlmPolicy> {
+  const model = await loadModel(spec, { seed: 3 });
   return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, headInput: 'last', headNorm, seed: 1, prompt: { mode: 'benchmark' } });
 }
 
@@ -31,9 +31,36 @@ function loss(p: LlmPolicy, x: LlmInput): number {
   return W[0]! * s.logProbs[0]! + W[1]! * s.logProbs[1]! + W[2]! * s.logProbs[2]! + CV * s.value;
 }
 
-for (const [head, headNorm] of [['lm', false], ['linear', false], ['lm', true], ['linear', true]] as const) {
-  test(`gradients (${head} head${headNorm ? ', head_norm running' : ''}): backward matches central differences along random directions of every trainable tensor`, async () => {
-    const p = await tinyPolicy('typescript', head, 2, headNorm);
+/**
+ * config.json files of the other model families, random:tiny's shape otherwise (byte vocabulary):
+ * their biases and q/k norms must train like every other tensor of the top layers.
+ */
+const FAMILY_CONFIGS: Record<string, Record<string, unknown>> = {
+  qwen2: { architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', rope_theta: 1000000, use_sliding_window: false },
+  qwen3: { architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 24, attention_bias: true, rope_theta: 1000000 },
+  llama3: { architectures: ['LlamaForCausalLM'], attention_bias: true, mlp_bias: true,
+    rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 256 } },
+};
+
+/** A `random:` spec of a family's config written into `dir`. */
+function familySpec(dir: string, family: string): string {
+  const path = join(dir, `${family}.json`);
+  writeFileSync(path, JSON.stringify({
+    hidden_size: 64, intermediate_size: 172, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2,
+    vocab_size: 259, rms_norm_eps: 1e-5, max_position_embeddings: 4096, tie_word_embeddings: true,
+    bos_token_id: 1, eos_token_id: 2, pad_token_id: 2, ...FAMILY_CONFIGS[family],
+  }));
+  return `random:${path}`;
+}
+
+const FAMILY_CASES = Object.keys(FAMILY_CONFIGS).map((f) => [f, 'lm', false] as const);
+for (const [family, head, headNorm] of [['llama', 'lm', false], ['llama', 'linear', false], ['llama', 'lm', true], ['llama', 'linear', true], ...FAMILY_CASES] as const) {
+  test(`gradients (${family === 'llama' ? '' : `${family}, `}${head} head${headNorm ? ', head_norm running' : ''}): backward matches central differences along random directions of every trainable tensor`, async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'llm-family-'));
+    const p = await tinyPolicy('typescript', head, 2, headNorm, family === 'llama' ? 'random:tiny' : familySpec(tmp, family));
+    rmSync(tmp, { recursive: true, force: true });
+    // Biases start at 0 as Hugging Face initialises them; move them so that every path matters.
+    for (const q of p.params()) if (q.name.endsWith('.bias') && q.name.startsWith('model.')) q.data.forEach((_, i) => { q.data[i] = 0.2 * Math.sin(i + 1); });
     const x = p.encodeText('<|im_start|>user\nNews: profits rise (Sentiment: positive)<|im_end|>\n<|im_start|>assistant\n{"action": "');
     if (headNorm) {
       // Statistics far from the identity: a rollout over other prompts, folded at its end.
@@ -56,6 +83,9 @@ for (const [head, headNorm] of [['lm', false], ['linear', false], ['lm', true], 
     const names = p.params().map((q) => q.name);
     assert.ok(names.includes('model.norm.weight') && names.includes('value_head.bias'));
     assert.equal(names.includes('policy_head.weight'), head === 'linear', 'only the linear head has its own weights');
+    if (family === 'qwen3') assert.ok(names.includes('model.layers.3.self_attn.q_norm.weight') && names.includes('model.layers.2.self_attn.o_proj.bias'));
+    if (family === 'qwen2') assert.ok(names.includes('model.layers.3.self_attn.k_proj.bias') && !names.includes('model.layers.3.self_attn.o_proj.bias'));
+    if (family === 'llama3') assert.ok(names.includes('model.layers.3.mlp.down_proj.bias'));
     for (const q of p.params()) {
       const u = Float32Array.from(q.data, () => rng.normal());
       let analytic = 0;
@@ -176,6 +206,27 @@ test('PPO on the LLM: KL to the reference grows from 0; a stopped and resumed ru
     const [trained, bh] = results;
     assert.equal(trained!.positions.length, bh!.positions.length);
     assert.ok(trained!.positions.every((x) => x === 1 || x === -1 || x === 0));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PPO on a Qwen3 model: its q/k norms and biases train, are saved under HF names, and resume bit-identically', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-ppo-qwen3-'));
+  try {
+    const config = parseTrainConfig({ ...LLM_RUN, model: familySpec(dir, 'qwen3'), total_timesteps: 24 }, 'test');
+    const full = join(dir, 'full'), cut = join(dir, 'cut');
+    await runTraining({ out: full, config });
+    const saved = tensorsOf(join(full, RUN_FILES.policy));
+    for (const name of ['model.layers.3.self_attn.q_norm.weight', 'model.layers.3.self_attn.k_norm.weight', 'model.layers.3.self_attn.q_proj.bias', 'model.layers.3.self_attn.o_proj.bias']) {
+      assert.ok(name in saved, `${name} is saved`);
+    }
+    assert.ok(saved['model.layers.3.self_attn.q_norm.weight']!.some((x) => x !== 1), 'q_norm moved from its initial 1');
+    assert.ok(saved['model.layers.3.self_attn.v_proj.bias']!.some((x) => x !== 0), 'v_proj bias moved from its initial 0');
+    await runTraining({ out: cut, config, stopAfter: 1 });
+    await runTraining({ out: cut, resume: true });
+    assert.deepEqual(metricsOf(cut), metricsOf(full));
+    assert.deepEqual(tensorsOf(join(cut, RUN_FILES.policy)), saved);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -13,6 +13,7 @@ import { getBackend, type BackendChoice } from '../kernels/index.js';
 import type { Backend } from '../kernels/backend.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { DEFAULT_TRAINABLE_LAYERS, LlamaModel, parameterCounts } from '../model/llama.js';
+import { describeFamily } from '../model/families.js';
 import { Rng } from '../util/rng.js';
 import { modelBenchCommand } from '../../bench/model.js';
 import { trainBenchCommand } from '../../bench/train.js';
@@ -90,6 +91,7 @@ export function registerModel(program: Command, io: CommandIo = STDIO): void {
       const ks = [...new Set([1, 2, 4, 8, m.K, c.num_hidden_layers])].filter((k) => k <= c.num_hidden_layers).sort((a, b) => a - b);
       io.out([
         `model       ${loaded.spec} (${loaded.source}), fingerprint ${loaded.fingerprint.slice(0, 16)}`,
+        `family      ${describeFamily(c)}`,
         `shape       hidden ${c.hidden_size}, layers ${c.num_hidden_layers}, heads ${c.num_attention_heads} (kv ${c.num_key_value_heads}, dim ${c.head_dim}), mlp ${c.intermediate_size}, vocab ${c.vocab_size}`,
         `            rope_theta ${c.rope_theta}, rms_norm_eps ${c.rms_norm_eps}, max positions ${c.max_position_embeddings}, ${c.tie_word_embeddings ? 'tied' : 'untied'} embeddings`,
         `parameters  ${fmtCount(p.total)} total (${p.total}); embedding ${fmtCount(p.embedding)}, per layer ${fmtCount(p.perLayer)}`,

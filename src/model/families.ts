@@ -95,3 +95,17 @@ export function familyFlags(c: LlamaConfig): { attention_bias: boolean; mlp_bias
   }
   return flags;
 }
+
+/** One line for people: the architecture and what it adds to plain Llama, e.g. `Qwen3ForCausalLM (q/k norm)`. */
+export function describeFamily(c: LlamaConfig): string {
+  const f = configFeatures(c);
+  const extras: string[] = [];
+  if (f.qkv_bias) extras.push(f.o_bias ? 'q/k/v/o biases' : 'q/k/v biases');
+  else if (f.o_bias) extras.push('o bias');
+  if (f.mlp_bias) extras.push('MLP biases');
+  if (f.qk_norm) extras.push('q/k norm');
+  const rs = c.rope_scaling;
+  if (rs) extras.push(`${rs.rope_type} rope scaling (factor ${rs.factor})`);
+  const arch = FAMILIES[c.model_type ?? 'llama'].architecture;
+  return extras.length ? `${arch} (${extras.join(', ')})` : arch;
+}

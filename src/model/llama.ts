@@ -1,6 +1,6 @@
 /**
- * The Llama decoder (Hugging Face LlamaForCausalLM semantics) for inference and for training its
- * top layers.
+ * The Llama decoder (Hugging Face LlamaForCausalLM semantics, and the Mistral, Qwen2 and Qwen3
+ * variants of it that src/model/families.ts lists) for inference and for training its top layers.
  *
  * Layers 0 .. L-K-1 are FROZEN: they keep the pretrained weights, and their output for a prompt
  * prefix can be cached and reused (frozenForward + PrefixCache). Layers L-K .. L-1 and the final

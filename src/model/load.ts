@@ -246,7 +246,7 @@ export function checkTensorSet(where: string, expected: Array<[string, number[]]
   if (parts.length) throw new Error(`${where}: checkpoint does not match the config: ${parts.join(' | ')}`);
 }
 
-/** Read and check the LlamaForCausalLM tensors from safetensors files (one or shards) into LlamaWeights. */
+/** Read and check the config's tensors (tensorManifest: its family's biases and q/k norms included) from safetensors files (one or shards) into LlamaWeights. */
 export function readCheckpointWeights(where: string, config: LlamaConfig, files: string[]): LlamaWeights {
   const opened: SafetensorsFile[] = [];
   try {

@@ -11,7 +11,8 @@
  *
  * Output folder:
  *   config.json, model.safetensors, tokenizer.json, tokenizer_config.json, generation_config.json
- *       the model, loadable by transformers' LlamaForCausalLM unchanged
+ *       the model, loadable by transformers unchanged (LlamaForCausalLM, or the family of the folder
+ *       that continued pretraining started from)
  *   flag_trader.json      text cutoff, corpus hash and counts, synthetic seeds read, the command,
  *                         final losses (src/model/meta.ts)
  *   train/checkpoint.safetensors, train/metrics.jsonl, train/corpus.json
