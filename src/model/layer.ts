@@ -111,17 +111,25 @@ export function linearBackward(be: Backend, dx: Float32Array | null, dW: Float32
   else be.sgemm(false, false, T, I, O, 1, dout, O, W, I, beta, dx, I);
 }
 
-/**
- * out[T, O] += b[O] on every row: the bias of a linear layer. One axpy per row: a bias costs O(T*O),
- * nothing next to the product it follows.
- */
-export function biasForward(be: Backend, out: Float32Array, b: Float32Array, T: number, O: number): void {
-  for (let t = 0; t < T; t++) be.axpy(O, 1, b, out.subarray(t * O, (t + 1) * O));
+// Biases as products with a column of ones, so that each is ONE BLAS call: row by row (one axpy per
+// row) cost 5x more, about 3% of the product the bias follows at 500 rows of a Qwen2-0.5B layer.
+let onesBuf = new Float32Array(0);
+
+/** A vector of n ones (shared and never written; grown on demand). */
+function ones(n: number): Float32Array {
+  if (onesBuf.length < n) onesBuf = new Float32Array(Math.max(n, 2 * onesBuf.length)).fill(1);
+  return onesBuf.subarray(0, n);
 }
 
-/** db[O] += sum over rows of dout[T, O] (every row received the same bias). */
+/** out[T, O] += ones[T, 1] b[1, O]: the bias of a linear layer, added to every row. */
+export function biasForward(be: Backend, out: Float32Array, b: Float32Array, T: number, O: number): void {
+  if (T === 1) be.axpy(O, 1, b, out);
+  else be.sgemm(false, false, T, O, 1, 1, ones(T), 1, b, O, 1, out, O);
+}
+
+/** db[O] += dout[T, O]^T ones[T]: every row received the same bias, so its gradient is the column sum. */
 export function biasBackward(be: Backend, db: Float32Array, dout: Float32Array, T: number, O: number): void {
-  for (let t = 0; t < T; t++) be.axpy(O, 1, dout.subarray(t * O, (t + 1) * O), db);
+  be.sgemv(true, T, O, 1, dout, O, ones(T), 1, db);
 }
 
 // ---------------------------------------------------------------------------------------------
