@@ -66,7 +66,7 @@ test('SmolLM2 tokenizer: ChatML template, default system, encoded specials', { s
 // ---------------------------------------------------------------------------------------------
 // tokenizer.json / tokenizer_config.json handling (on a small tokenizer the test writes)
 
-test('hf tokenizer: tokenizer_config eos_token, non-ChatML templates and bad files', () => {
+test('hf tokenizer: tokenizer_config eos_token, templates of its own and bad files', () => {
   const dir = tmpDir('flag-tok-');
   try {
     const json = microTokenizerJson();
@@ -80,8 +80,9 @@ test('hf tokenizer: tokenizer_config eos_token, non-ChatML templates and bad fil
     assert.equal(new HfTokenizer(json, { eos_token: '<|endoftext|>' }, 'm').eosId, 0);
     assert.equal(new HfTokenizer(json, { eos_token: { content: '<|endoftext|>' } }, 'm').eosId, 0);
     assert.throws(() => new HfTokenizer(json, { eos_token: '</s>' }, 'cfg'), /cfg: eos_token "<\/s>" of tokenizer_config\.json is not in the vocabulary/);
+    // A template of the model's own is rendered (Jinja), whatever its format (test/model-tokenizer-chat-templates.test.ts).
     const llama2 = new HfTokenizer(json, { chat_template: '{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}' }, 'l2');
-    assert.throws(() => llama2.applyChatTemplate([{ role: 'user', content: 'x' }]), /l2: the model's chat_template is not ChatML/);
+    assert.equal(llama2.applyChatTemplate([{ role: 'user', content: 'x' }]), '[INST] x [/INST]');
 
     // Without <|im_start|> as an added token, the markers are not single tokens: ChatML is refused.
     const noSpecial = microTokenizerJson();

@@ -2,7 +2,7 @@
  * Model commands:
  *   flag-trader model info --model M [--json]           config, parameter counts, backend
  *   flag-trader model forward --model M --ids 1,2,3     last-position logits over the full vocabulary
- *   flag-trader generate --model M --prompt TEXT        greedy or sampled continuation (--chat: ChatML)
+ *   flag-trader generate --model M --prompt TEXT        greedy or sampled continuation (--chat: the chat template)
  *   flag-trader bench [--json]                          the model benchmark (bench/model.ts)
  *   flag-trader bench-train [--json] [--compare]        the PPO training-loop benchmark (bench/train.ts)
  * M is a model folder, a Hub id, or random:<config> (seeded random weights; --model-seed, as in
@@ -118,7 +118,7 @@ export function registerModel(program: Command, io: CommandIo = STDIO): void {
     .option('--temperature <t>', '0 = greedy', nonNegativeNumber('--temperature'), 0)
     .option('--top-k <k>', 'sample only among the k most likely tokens (0 = all)', nonNegativeInt('--top-k'), 0)
     .option('--seed <n>', 'seed of the sampling (with --temperature > 0)', seedOption('--seed'), 0)
-    .option('--chat', 'wrap the prompt as a user turn in the ChatML template')
+    .option('--chat', "wrap the prompt as a user turn in the model's chat template (ChatML when it has none)")
     .option('--json', 'print JSON')
     .action(async (o: CommonOpts & { prompt: string; maxNewTokens: number; temperature: number; topK: number; seed: number; chat?: boolean; json?: boolean }) => {
       const { loaded, model: m } = await open({ ...o, trainableLayers: 1 });

@@ -51,7 +51,7 @@ export function byteTokenizerConfigJson(): Record<string, unknown> {
     unk_token: null,
     model_max_length: 4096,
     clean_up_tokenization_spaces: false,
-    // ChatML, as SmolLM2-Instruct's template (the project renders ChatML itself; this is for other tools).
+    // ChatML, SmolLM2-Instruct's template: rendered by the tokenizer (chat-template.ts) as by other tools.
     chat_template: "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
   };
 }

@@ -2,7 +2,7 @@
 // that loads like any other model folder.
 //
 // Cache layout: <cacheDir>/<hub host>/models--<org>--<name>/<revision>/{config.json, tokenizer.json,
-// tokenizer_config.json, flag_trader.json when present, model.safetensors | model.safetensors.index.json
+// tokenizer_config.json, chat_template.jinja and flag_trader.json when present, model.safetensors | model.safetensors.index.json
 // + shards, .snapshot.json}.
 // cacheDir defaults to $FLAG_TRADER_CACHE/hub, else ~/.cache/flag-trader/hub. Every file is streamed
 // to a temporary name and renamed when complete; .snapshot.json is written last, and a snapshot that
@@ -23,6 +23,8 @@ import { MODEL_META_FILE } from './meta.js';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 export const SNAPSHOT_MANIFEST = '.snapshot.json';
+/** A model's chat template in a file of its own (it replaces tokenizer_config.json's chat_template). */
+export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 export interface HubOptions {
   revision?: string;
@@ -184,6 +186,7 @@ export async function downloadModel(repo: string, opts: HubOptions = {}): Promis
   await fetchFile('config.json', true);
   await fetchFile('tokenizer.json', false);
   await fetchFile('tokenizer_config.json', false);
+  await fetchFile(CHAT_TEMPLATE_FILE, false); // newer repositories keep the chat template in its own file
   await fetchFile(MODEL_META_FILE, false); // our metadata (text cutoff), when the repository has one
   if (!(await fetchFile('model.safetensors', false))) {
     if (!(await fetchFile('model.safetensors.index.json', false))) {

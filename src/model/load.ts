@@ -1,6 +1,6 @@
 // One entry point that turns a model spec into config + float32 weights + tokenizer:
 //   <folder>                config.json + model.safetensors (or model.safetensors.index.json and its
-//                           shards) + tokenizer.json (+ tokenizer_config.json when present)
+//                           shards) + tokenizer.json (+ tokenizer_config.json and chat_template.jinja when present)
 //   random:<name>           a built-in config (smollm2-135m, small, tiny) with seeded random weights
 //   random:<path>.json      random weights of that config.json; tokenizer.json beside it when present
 //   <name>                  a model shipped in the project's models/ folder (project-models.ts)
@@ -27,7 +27,7 @@ import { builtinConfig, BUILTIN_CONFIGS } from './configs.js';
 import { randomWeights } from './random-init.js';
 import { ByteTokenizer, BYTE_VOCAB_SIZE, loadHfTokenizer, type TextTokenizer } from './tokenizer.js';
 import { projectModelDir } from './project-models.js';
-import { downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
+import { CHAT_TEMPLATE_FILE, downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
 import { MODEL_META_FILE, readModelMeta, type ModelMeta } from './meta.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readJson } from '../util/read-json.js';
@@ -170,9 +170,13 @@ function loadTokenizerAt(pathOrDir: string): { tokenizer: TextTokenizer; hash: s
   const file = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? join(pathOrDir, 'tokenizer.json') : pathOrDir;
   if (!existsSync(file)) throw new Error(`${file}: tokenizer file not found`);
   const cfg = join(dirname(file), 'tokenizer_config.json');
-  const tokenizer = loadHfTokenizer(file, existsSync(cfg) ? cfg : undefined);
-  const hash = createHash('sha256').update(sha256File(file)).update(existsSync(cfg) ? sha256File(cfg) : '').digest('hex');
-  return { tokenizer, hash };
+  // A chat_template.jinja beside them replaces tokenizer_config.json's chat_template (as in transformers).
+  const jinja = join(dirname(file), CHAT_TEMPLATE_FILE);
+  const hasJinja = existsSync(jinja);
+  const tokenizer = loadHfTokenizer(file, existsSync(cfg) ? cfg : undefined, hasJinja ? jinja : undefined);
+  const h = createHash('sha256').update(sha256File(file)).update(existsSync(cfg) ? sha256File(cfg) : '');
+  if (hasJinja) h.update(`${CHAT_TEMPLATE_FILE} ${sha256File(jinja)}`); // only when present: older fingerprints stay
+  return { tokenizer, hash: h.digest('hex') };
 }
 
 function checkTokenizerFits(tok: TextTokenizer, config: LlamaConfig, where: string): void {

@@ -1,21 +1,23 @@
-// Text <-> token ids, and the ChatML chat template that SmolLM2-Instruct was tuned on.
+// Text <-> token ids, and the chat template that wraps chat messages for the model.
 //
 // Two implementations behind one interface:
 // - 'hf': a Hugging Face tokenizer.json through @huggingface/tokenizers (byte-level BPE for SmolLM2).
 //   Special tokens written in the text (<|im_start|>, <|im_end|>, ...) encode to their single ids.
 //   encode() adds nothing (no BOS, no post-processor template): the text is the whole input, as with
-//   transformers' apply_chat_template(tokenize=True).
+//   transformers' apply_chat_template(tokenize=True). The chat template is the model's own
+//   (tokenizer_config.json's chat_template, rendered with Jinja: chat-template.ts), else ChatML.
 // - 'bytes': a built-in byte-level tokenizer for models without a tokenizer (random tiny/small
 //   configs): ids 0..2 are <|endoftext|>, <|im_start|>, <|im_end|> (the same ids as SmolLM2), and id
-//   3 + b is the byte b of the UTF-8 text. Vocabulary 259.
+//   3 + b is the byte b of the UTF-8 text. Vocabulary 259. Its chat template is ChatML.
 import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readJson } from '../util/read-json.js';
+import {
+  chatTemplateOfConfig, JinjaChatTemplate, renderChatML, specialTokenText,
+  END_OF_TEXT, IM_END, IM_START, SMOLLM_DEFAULT_SYSTEM, type ChatMessage,
+} from './chat-template.js';
 
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
+export { END_OF_TEXT, IM_END, IM_START, SMOLLM_DEFAULT_SYSTEM, renderChatML, type ChatMessage } from './chat-template.js';
 
 export interface TextTokenizer {
   readonly kind: 'hf' | 'bytes';
@@ -23,42 +25,20 @@ export interface TextTokenizer {
   readonly vocabSize: number;
   /** The id that ends a generated reply (<|im_end|> for ChatML models). */
   readonly eosId: number;
+  /** Which chat template applyChatTemplate renders: the model's own ('model') or the built-in ChatML ('chatml'). */
+  readonly chatTemplateKind: 'model' | 'chatml';
   encode(text: string): number[];
   decode(ids: ArrayLike<number>): string;
   /** The id of one token given its string in the vocabulary, or undefined. */
   tokenId(token: string): number | undefined;
   /**
-   * ChatML: `<|im_start|>{role}\n{content}<|im_end|>\n` per message, then `<|im_start|>assistant\n`
-   * when addGenerationPrompt (default true). When the first message is not a system message the
-   * default system message comes first, as SmolLM2's template does.
+   * The messages as the model's chat template renders them, followed by the start of the assistant's
+   * turn when addGenerationPrompt (default true). Without a template of its own: ChatML,
+   * `<|im_start|>{role}\n{content}<|im_end|>\n` per message, then `<|im_start|>assistant\n`, and when
+   * the first message is not a system message the default system message comes first, as SmolLM2's
+   * template does. Contents holding a special token are refused.
    */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
-}
-
-/** The system text that SmolLM2-Instruct's chat template inserts when none is given. */
-export const SMOLLM_DEFAULT_SYSTEM = 'You are a helpful AI assistant named SmolLM, trained by Hugging Face';
-
-export const IM_START = '<|im_start|>';
-export const IM_END = '<|im_end|>';
-export const END_OF_TEXT = '<|endoftext|>';
-
-/** Render ChatML. Message content must not contain the template's own markers. */
-export function renderChatML(messages: ChatMessage[], addGenerationPrompt: boolean, defaultSystem: string): string {
-  const parts: string[] = [];
-  messages.forEach((m, i) => {
-    if (typeof m.role !== 'string' || !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(m.role)) {
-      throw new Error(`chat message ${i}: role ${JSON.stringify(m.role)} must be a word such as "system", "user" or "assistant"`);
-    }
-    if (typeof m.content !== 'string') throw new Error(`chat message ${i} (${m.role}): content must be a string, got ${typeof m.content}`);
-    for (const marker of [IM_START, IM_END, END_OF_TEXT]) {
-      // A marker inside content would silently end the turn early: refuse it instead.
-      if (m.content.includes(marker)) throw new Error(`chat message ${i} (${m.role}): content contains the special token ${marker}`);
-    }
-    if (i === 0 && m.role !== 'system') parts.push(`${IM_START}system\n${defaultSystem}${IM_END}\n`);
-    parts.push(`${IM_START}${m.role}\n${m.content}${IM_END}\n`);
-  });
-  if (addGenerationPrompt) parts.push(`${IM_START}assistant\n`);
-  return parts.join('');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -73,6 +53,7 @@ export class ByteTokenizer implements TextTokenizer {
   readonly kind = 'bytes' as const;
   readonly vocabSize = BYTE_VOCAB_SIZE;
   readonly eosId = 2; // <|im_end|>
+  readonly chatTemplateKind = 'chatml' as const;
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder('utf-8');
 
@@ -122,20 +103,31 @@ export class ByteTokenizer implements TextTokenizer {
 // ---------------------------------------------------------------------------------------------
 // Hugging Face tokenizer.json
 
+export interface HfTokenizerOptions {
+  /** A chat template that replaces tokenizer_config.json's (the text of a chat_template.jinja file). */
+  chatTemplate?: string;
+  /** The default system message of the ChatML fallback (default SmolLM2's). */
+  defaultSystem?: string;
+}
+
 export class HfTokenizer implements TextTokenizer {
   readonly kind = 'hf' as const;
   readonly vocabSize: number;
   readonly eosId: number;
+  readonly chatTemplateKind: 'model' | 'chatml';
   private readonly tok: Tokenizer;
-  /** Why the ChatML template cannot be used with this tokenizer, or null when it can. */
+  /** The model's own chat template, or undefined (ChatML). */
+  private readonly template: JinjaChatTemplate | undefined;
+  private readonly defaultSystem: string;
+  /** Why the ChatML fallback cannot be used with this tokenizer, or null when it can (undefined: not checked yet). */
   private chatProblem: string | null | undefined;
 
   /**
    * tokenizerJson: the parsed tokenizer.json; tokenizerConfig: the parsed tokenizer_config.json or {}
-   * (eos_token, chat_template); source: a name for errors (the file path).
+   * (eos_token, chat_template and the special tokens the template reads); source: a name for errors
+   * (the file path).
    */
-  constructor(tokenizerJson: unknown, tokenizerConfig: unknown, private readonly source: string,
-    private readonly defaultSystem: string = SMOLLM_DEFAULT_SYSTEM) {
+  constructor(tokenizerJson: unknown, tokenizerConfig: unknown, private readonly source: string, options: HfTokenizerOptions = {}) {
     if (typeof tokenizerJson !== 'object' || tokenizerJson === null || !('model' in tokenizerJson)) {
       throw new Error(`${source}: not a Hugging Face tokenizer.json (expected a JSON object with a "model" field)`);
     }
@@ -150,10 +142,7 @@ export class HfTokenizer implements TextTokenizer {
     this.vocabSize = maxId + 1;
 
     // EOS: tokenizer_config's eos_token, else ChatML's end of turn, else <|endoftext|>.
-    const eosCfg = cfg.eos_token;
-    const eosName = typeof eosCfg === 'string' ? eosCfg
-      : typeof eosCfg === 'object' && eosCfg !== null && typeof (eosCfg as { content?: unknown }).content === 'string'
-        ? (eosCfg as { content: string }).content : undefined;
+    const eosName = specialTokenText(cfg.eos_token);
     if (eosName !== undefined) {
       const id = this.tok.token_to_id(eosName);
       if (id === undefined) throw new Error(`${source}: eos_token ${JSON.stringify(eosName)} of tokenizer_config.json is not in the vocabulary`);
@@ -163,10 +152,10 @@ export class HfTokenizer implements TextTokenizer {
       if (id === undefined) throw new Error(`${source}: no eos_token in tokenizer_config.json and neither ${IM_END} nor ${END_OF_TEXT} is in the vocabulary`);
       this.eosId = id;
     }
-    const tmpl = cfg.chat_template;
-    if (typeof tmpl === 'string' && !tmpl.includes(IM_START)) {
-      this.chatProblem = `${source}: the model's chat_template is not ChatML (no ${IM_START}); only ChatML is implemented`;
-    }
+    this.defaultSystem = options.defaultSystem ?? SMOLLM_DEFAULT_SYSTEM;
+    const text = options.chatTemplate ?? chatTemplateOfConfig(cfg, source);
+    this.template = text === undefined ? undefined : new JinjaChatTemplate(text, cfg, specialTokensOf(tokenizerJson), source);
+    this.chatTemplateKind = this.template ? 'model' : 'chatml';
   }
 
   encode(text: string): number[] {
@@ -190,6 +179,7 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
+    if (this.template) return this.template.render(messages, addGenerationPrompt);
     if (this.chatProblem === undefined) {
       // The markers must be single tokens, or the model never saw this template.
       this.chatProblem = null;
@@ -197,7 +187,7 @@ export class HfTokenizer implements TextTokenizer {
         const id = this.tok.token_to_id(m);
         const ids = this.encode(m);
         if (id === undefined || ids.length !== 1 || ids[0] !== id) {
-          this.chatProblem = `${this.source}: ${m} is not a single special token here, so the ChatML template cannot be used`;
+          this.chatProblem = `${this.source}: ${m} is not a single special token here, so the ChatML template cannot be used (the built-in fallback for models without a chat_template in tokenizer_config.json: give the model its own)`;
           break;
         }
       }
@@ -207,10 +197,30 @@ export class HfTokenizer implements TextTokenizer {
   }
 }
 
+/** The contents of tokenizer.json's added tokens marked special. */
+function specialTokensOf(tokenizerJson: object): string[] {
+  const added = (tokenizerJson as { added_tokens?: unknown }).added_tokens;
+  if (!Array.isArray(added)) return [];
+  return added
+    .filter((t): t is { content: string; special?: unknown } => typeof t === 'object' && t !== null && typeof (t as { content?: unknown }).content === 'string')
+    .filter((t) => t.special === true)
+    .map((t) => t.content);
+}
 
-/** Load tokenizer.json (and tokenizer_config.json when given) from disk. */
-export function loadHfTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: string): HfTokenizer {
+/**
+ * Load tokenizer.json (and tokenizer_config.json when given) from disk; chatTemplatePath: a
+ * chat_template.jinja file whose template replaces tokenizer_config.json's.
+ */
+export function loadHfTokenizer(tokenizerJsonPath: string, tokenizerConfigPath?: string, chatTemplatePath?: string): HfTokenizer {
   const json = readJson(tokenizerJsonPath, 'tokenizer.json');
   const cfg = tokenizerConfigPath ? readJson(tokenizerConfigPath, 'tokenizer_config.json') : {};
-  return new HfTokenizer(json, cfg, tokenizerJsonPath);
+  let chatTemplate: string | undefined;
+  if (chatTemplatePath !== undefined) {
+    try {
+      chatTemplate = readFileSync(chatTemplatePath, 'utf8');
+    } catch (e) {
+      throw new Error(`${chatTemplatePath}: cannot read the chat template: ${(e as Error).message}`);
+    }
+  }
+  return new HfTokenizer(json, cfg, tokenizerJsonPath, chatTemplate === undefined ? {} : { chatTemplate });
 }

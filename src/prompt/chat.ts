@@ -1,6 +1,7 @@
 /**
- * The rendered prompt as chat messages: used by API-backed agents and by the ChatML template of the
- * tokenizer module. System first (the stable instructions, the cacheable prefix), then the user turn.
+ * The rendered prompt as chat messages: used by API-backed agents and by the model's chat template
+ * (src/model/chat-template.ts). System first (the stable instructions, the cacheable prefix), then the
+ * user turn.
  */
 import type { RenderedPrompt } from './render.js';
 
@@ -12,7 +13,9 @@ export interface ChatMessage {
 /**
  * The text the assistant's answer starts with when a model's next-token logits are read as the
  * policy (src/rl/llm-policy.ts, serve): the action word follows it, as in the JSON answer the
- * instructions ask for.
+ * instructions ask for. It is appended right after the chat template's generation prompt (whatever
+ * that template writes to open the assistant's turn: `<|im_start|>assistant\n` in ChatML,
+ * `<|start_header_id|>assistant<|end_header_id|>\n\n` in Llama 3), as the first words of the answer.
  */
 export const ACTION_ANSWER_PREFIX = '{"action": "';
 

@@ -2,9 +2,11 @@
  * The FLAG-Trader policy: an LLM whose bottom layers are frozen and whose top K layers, final norm and
  * heads train, adapted to PPO's ActorCritic contract (src/rl/policy.ts).
  *
- *   observation --renderPrompt--> system + user text --ChatML--> "<|im_start|>system ... assistant\n"
- *   + the answer prefix `{"action": "` --tokenizer--> ids [T]
- *   encode:   ids -> frozen layers (prefix-cached: the system turn is identical every day) -> boundary [T, C]
+ *   observation --renderPrompt--> system + user text --the model's chat template (ChatML when it has
+ *   none)--> e.g. "<|im_start|>system ... <|im_start|>assistant\n" + the answer prefix `{"action": "`
+ *   --tokenizer--> ids [T]
+ *   encode:   ids -> frozen layers (prefix-cached: the system turn is identical every day, its end found
+ *             by rendering the system message alone: model/chat-template.ts) -> boundary [T, C]
  *   forward:  boundary -> K trainable layers -> final norm -> h [C] at the answer position
  *             -> policy head (log-probs of buy/sell/hold) and value head (V(s))
  *   backward: dLogProbs, dValue -> heads -> trainable layers (gradients accumulate in the model)
@@ -27,6 +29,7 @@ import { PrefixCache } from '../model/prefix-cache.js';
 import { ValueHead, type PolicyHead, type PolicyOutput } from '../model/heads.js';
 import type { LoadedModel } from '../model/load.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
+import { renderChatPrompt } from '../model/chat-template.js';
 import { renderPrompt, type PromptOptions, type RenderedPrompt } from '../prompt/render.js';
 import { ACTION_ANSWER_PREFIX, toChatMessages } from '../prompt/chat.js';
 import type { ActorCritic, Param, PolicyStep, StateTensor } from './policy.js';
@@ -166,6 +169,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private acts: TrainableActivations | undefined;
   private refActs: TrainableActivations | undefined;
   private readonly promptOptions: PromptOptions;
+  private readonly modelSpec: string;
   readonly speedups: Readonly<LlmSpeedups>;
   readonly headInput: HeadInput;
   /** Running standardisation of the linear heads' input (headNorm), or undefined. */
@@ -187,6 +191,13 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   /** Tokens of the first cacheable prefix (the system turn) of the last prompt; 0 when none was usable. */
   lastPrefixLen = 0;
   /**
+   * Why the last prompt rendered from an observation has no shared prefix (the chat template does not
+   * allow the system turn to be split off: see renderChatPrompt), or null. Reported once per policy as
+   * a process warning too.
+   */
+  prefixProblem: string | null = null;
+  private prefixWarned = false;
+  /**
    * Phase timer (benchmarks). Phases: 'prompt' (rendering, chat template), 'tokenize' (every
    * tokenizer call, budget counting included), 'frozen' (frozen layers), 'rollout_forward'
    * (forward without gradient), 'reference', 'update_forward', 'update_backward'.
@@ -199,6 +210,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       throw new Error(`trainable_layers must be an integer in 1..${config.num_hidden_layers} for ${o.model.spec} (it has ${config.num_hidden_layers} layers), got ${o.trainableLayers}`);
     }
     this.tokenizer = tokenizer;
+    this.modelSpec = o.model.spec;
     this.C = config.hidden_size;
     this.model = new LlamaModel(config, weights, o.backend, {
       trainableLayers: o.trainableLayers,
@@ -244,12 +256,27 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private renderText(obs: Observation): { messages: ChatMessage[]; text: string; marks: number[] } {
     const rendered = this.speedups.stableMarket && this.promptOptions.maxTokens !== undefined ? this.renderStable(obs) : renderPrompt(obs, this.promptOptions);
     const messages = toChatMessages(rendered) as ChatMessage[];
-    const text = this.tokenizer.applyChatTemplate(messages, true) + ACTION_ANSWER_PREFIX;
-    const systemEnd = this.tokenizer.applyChatTemplate(messages.slice(0, 1), false).length;
+    // The model's chat template; the answer prefix follows its generation prompt. The system turn's end
+    // comes from the template itself (its rendering of the system message alone), never assumed.
+    const chat = renderChatPrompt(this.tokenizer, messages, true);
+    const text = chat.text + ACTION_ANSWER_PREFIX;
+    this.notePrefixProblem(chat.prefixProblem);
+    // Without a system prefix no mark is used: the later marks are only valid behind it (prefixLens[0]
+    // is read as the part every prompt shares).
+    if (chat.prefixEnd === 0) return { messages, text, marks: [] };
+    const systemEnd = chat.prefixEnd;
     const userAt = text.indexOf(rendered.user, systemEnd);
     const marks = [systemEnd];
     if (userAt >= 0) marks.push(userAt + rendered.sections.market.length + 2); // market + "\n\n"
     return { messages, text, marks };
+  }
+
+  private notePrefixProblem(problem: string | null): void {
+    this.prefixProblem = problem;
+    if (problem !== null && !this.prefixWarned) {
+      this.prefixWarned = true;
+      process.emitWarning(`${this.modelSpec}: ${problem}; every prompt runs through all layers (slower, same results)`, { code: 'FLAG_TRADER_NO_PROMPT_PREFIX' });
+    }
   }
 
   /** stableMarket: the market section budgeted next to the stand-in account, the actual account after it. */
@@ -282,7 +309,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
    * offsets of stable prefixes (see promptText); the frozen output up to each is cached and reused by
    * later prompts that share it. A mark is used only where the tokens of the text before it are a
    * prefix of the prompt's tokens (BPE could merge across it): checked, not assumed. With trimMarks a
-   * mark that fails is tried again before the whitespace in front of it.
+   * mark that fails is tried again before the whitespace in front of it. The first mark is the prefix
+   * every prompt shares (the system turn): when it fails, the later marks are not used either.
    */
   encodeText(text: string, marks: number[] = []): LlmInput {
     const ids = Int32Array.from(this.tokenize(text));
@@ -297,13 +325,16 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       const head = this.speedups.tokenMemo ? this.markMemo.get(prefix, (x) => this.tokenize(x)) : this.tokenize(prefix);
       return head.length > 0 && head.length < ids.length && head.every((id, i) => id === ids[i]) ? head.length : 0;
     };
-    for (const m of marks) {
+    for (const [k, m] of marks.entries()) {
       let n = tokensBefore(m);
       if (n === 0 && this.speedups.trimMarks) {
         let t = m;
         while (t > 0 && /\s/.test(text[t - 1]!)) t--;
         if (t < m) n = tokensBefore(t);
       }
+      // The first mark is the shared prefix (the system turn) that later code reads as prefixLens[0]:
+      // when it does not hold, no later mark stands in for it.
+      if (n === 0 && k === 0) break;
       if (n > 0 && !prefixLens.includes(n)) prefixLens.push(n);
     }
     prefixLens.sort((a, b) => a - b);
@@ -481,7 +512,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   /** Prefix-cache and frozen-token counters, for diagnostics. */
-  cacheStats(): { frozenComputed: number; frozenReused: number; prefixLen: number } {
-    return { frozenComputed: this.model.frozenTokens.computed, frozenReused: this.model.frozenTokens.reused, prefixLen: this.lastPrefixLen };
+  cacheStats(): { frozenComputed: number; frozenReused: number; prefixLen: number; prefixProblem: string | null } {
+    return { frozenComputed: this.model.frozenTokens.computed, frozenReused: this.model.frozenTokens.reused, prefixLen: this.lastPrefixLen, prefixProblem: this.prefixProblem };
   }
 }

@@ -2,8 +2,9 @@
  * Scorers over real policies, for `flag-trader serve`:
  *   - a trained run (`--run DIR`): the policy its config builds, with the run's trained weights;
  *   - a model (`--model M`): the LLM read zero-shot through the LM head's action-word logits (no training).
- * An LLM policy reads chat messages directly (the client's prompt, ChatML, then the answer prefix
- * `{"action": "`); every policy also scores an observation (/v1/act), rendered exactly as in training.
+ * An LLM policy reads chat messages directly (the client's prompt in the model's chat template, ChatML
+ * when it has none, then the answer prefix `{"action": "`); every policy also scores an observation
+ * (/v1/act), rendered exactly as in training.
  *
  * Prompts rendered from an observation are budgeted the documented way (src/prompt/budget.ts: news cut
  * first, then filing summaries; instructions, numbers and the account never): a run with its training budget
@@ -19,6 +20,7 @@ import { getBackend } from '../kernels/index.js';
 import { ACTION_ANSWER_PREFIX } from '../prompt/chat.js';
 import { loadModel } from '../model/load.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
+import { renderChatPrompt, type ChatPrompt } from '../model/chat-template.js';
 import { loadParamsInto, readPolicyTensors } from '../rl/checkpoint.js';
 import { trainedWeightsPath } from '../eval/evaluate.js';
 import { LlmPolicy } from '../rl/llm-policy.js';
@@ -79,15 +81,17 @@ export function policyScorer(policy: ActorCritic, id: string, limits: PolicyScor
       return probabilities(llm.forward(llm.encodeText(text, marks), false).logProbs);
     };
     scorer.scorePrompt = (messages: ScorerMessage[]): ActionProbabilities => {
-      let text: string;
+      let chat: ChatPrompt;
       try {
-        text = llm.tokenizer.applyChatTemplate(messages, true) + ACTION_ANSWER_PREFIX;
+        chat = renderChatPrompt(llm.tokenizer, messages, true);
       } catch (err) {
         throw new HttpError(400, `messages cannot be rendered for this model: ${(err as Error).message}`, 'invalid_request_error', 'messages');
       }
+      const text = chat.text + ACTION_ANSWER_PREFIX; // the answer prefix follows the template's generation prompt
       checkContext(llm.tokenizer, text, limit, 'messages', '');
-      // The system turn is usually the same across requests: cache its frozen-layer output.
-      const marks = messages[0]?.role === 'system' ? [llm.tokenizer.applyChatTemplate(messages.slice(0, 1), false).length] : [];
+      // The system turn is usually the same across requests: cache its frozen-layer output (where the
+      // template lets it be split off: renderChatPrompt).
+      const marks = chat.prefixEnd > 0 ? [chat.prefixEnd] : [];
       return probabilities(llm.forward(llm.encodeText(text, marks)).logProbs);
     };
   }
@@ -138,8 +142,8 @@ export interface ModelScorerOptions {
 export const PROMPT_TOKEN_MARGIN = 16;
 
 /**
- * Tokens of everything around the budgeted texts: the ChatML turns of an empty system and user
- * message, the assistant turn and the answer prefix.
+ * Tokens of everything around the budgeted texts: the chat template's rendering of an empty system and
+ * user message (its default texts and date lines included), the assistant turn and the answer prefix.
  */
 export function chatTemplateTokens(tokenizer: TextTokenizer): number {
   const frame = tokenizer.applyChatTemplate([{ role: 'system', content: '' }, { role: 'user', content: '' }], true) + ACTION_ANSWER_PREFIX;
