@@ -2,15 +2,21 @@
  * `flag-trader reproduce`: the paper's protocol (train window -> test window) over several assets and
  * seeds, with Buy & Hold, rule baselines, the MLP ablation, the untrained LLM and optional zero-shot API
  * agents side by side; writes report.md / report.html / report.json / results.json (src/pipeline/reproduce.ts).
+ * `--data FILE` runs one file of the user's choice instead of the protocol's assets, and
+ * `--walk-forward TRAIN:TEST:STEP` repeats the protocol over successive windows (src/pipeline/walk-forward.ts).
  *
  * `flag-trader demo` (the README's main job) is the same pipeline on the built-in synthetic market with a
  * small random-weight LLM, sized to finish in a few minutes on 2 cores.
  */
 import { resolve, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ANNUALIZATIONS } from '../eval/metrics.js';
+import { ANNUALIZATIONS, parseAnnualization, type Annualization } from '../eval/metrics.js';
 import { PAPER_PROTOCOL, protocolAssets } from '../eval/protocol.js';
-import { reproduce, type ExtraAgent, type ReproduceOptions, type ReproduceTarget } from '../pipeline/reproduce.js';
+import { checkWalkForwardBounds, parseWalkForwardSpec, type WalkForwardSpec } from '../eval/walk-forward.js';
+import { reproduce, type ExtraAgent, type ReproduceOptions, type ReproduceResult, type ReproduceTarget } from '../pipeline/reproduce.js';
+import { walkForward } from '../pipeline/walk-forward.js';
+import { assetFromPath } from '../data/file-source.js';
+import { isIsoDate } from '../data/dates.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { readConfigFile, parseTrainConfig, type ConfigKey } from '../rl/config.js';
 import { availableParallelism } from 'node:os';
@@ -89,11 +95,67 @@ function progressLogger(quiet: boolean) {
   };
 }
 
-async function runAndPrint(o: ReproduceOptions): Promise<void> {
+async function runAndPrint(o: ReproduceOptions, run: () => Promise<ReproduceResult> = () => reproduce(o)): Promise<void> {
   const t0 = Date.now();
-  const { summaries, files } = await reproduce(o);
-  process.stdout.write(renderMarkdown({ title: o.title, notes: [], assets: [], training: [] }, summaries));
+  const { summaries, walkForward: wf, files } = await run();
+  process.stdout.write(renderMarkdown({ title: o.title, notes: [], assets: [], training: [] }, summaries, wf));
   process.stdout.write(`\nfinished in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${files.join(', ')}\n`);
+}
+
+function walkForwardOption(v: string): WalkForwardSpec {
+  try { return parseWalkForwardSpec(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+}
+
+function dateOption(flag: string) {
+  return (v: string): string => {
+    if (!isIsoDate(v)) throw new InvalidArgumentError(`${flag}: expected a date YYYY-MM-DD, got ${JSON.stringify(v)}`);
+    return v;
+  };
+}
+
+function annualizationOption(v: string): Annualization {
+  try { return parseAnnualization(v); } catch (e) { throw new InvalidArgumentError(`--annualization: ${(e as Error).message}`); }
+}
+
+/** Flags of a --data target, which mean nothing without --data. */
+const DATA_FLAGS: Array<[string, string]> = [['format', '--format'], ['ticker', '--ticker'], ['priceColumn', '--price-column'], ['asset', '--asset'], ['annualization', '--annualization']];
+/** Flags of a walk-forward, which mean nothing without --walk-forward. */
+const WALK_FLAGS: Array<[string, string]> = [['expanding', '--expanding'], ['from', '--from'], ['to', '--to']];
+
+/**
+ * The targets of a reproduce command line: the protocol's assets (--assets, files under the data folder)
+ * or one file of the user's choice (--data, with --format, --ticker, --price-column, --asset and
+ * --annualization). Flags that do not apply are errors naming them.
+ */
+export function reproduceTargets(opts: Record<string, unknown>): ReproduceTarget[] {
+  const walking = opts.walkForward !== undefined;
+  for (const [key, flag] of WALK_FLAGS) {
+    if (opts[key] !== undefined && !walking) throw new Error(`${flag} applies only with --walk-forward TRAIN:TEST:STEP`);
+  }
+  if (walking) checkWalkForwardBounds(opts.from as string | undefined, opts.to as string | undefined);
+  if (opts.data === undefined) {
+    for (const [key, flag] of DATA_FLAGS) {
+      if (opts[key] !== undefined) throw new Error(`${flag} applies only with --data FILE (the protocol's assets come with their own files and conventions)`);
+    }
+    const dataDir = (opts.dataDir as string | undefined) ?? process.env.FLAG_TRADER_DATA_DIR;
+    if (!dataDir) throw new Error('reproduce needs the market data folder: pass --data-dir DIR or set FLAG_TRADER_DATA_DIR (the folder holding investorbench/ and yahoo/), or --data FILE');
+    return protocolAssets(opts.assets as string[] | undefined).map((p) => ({
+      asset: p.asset, data: resolve(dataDir, p.file), format: p.format, annualization: { ...ANNUALIZATIONS[p.annualization] },
+      // A walk-forward cuts its own windows from the file.
+      train: walking ? null : p.train, test: walking ? null : p.test, ...(p.note && { note: p.note }),
+    }));
+  }
+  if (opts.assets !== undefined) throw new Error('--assets picks the paper protocol\'s assets and --data one file of your choice: give one or the other');
+  const data = opts.data as string;
+  const ticker = (opts.ticker as string | undefined) ?? null;
+  const asset = (opts.asset as string | undefined) ?? (data === 'synthetic' ? 'SYNTH' : ticker ?? assetFromPath(data));
+  if (asset.trim() === '') throw new Error('--asset: expected a name, got an empty one');
+  return [{
+    asset, data: data === 'synthetic' ? data : resolve(data), format: (opts.format as ReproduceTarget['format'] | undefined) ?? 'auto',
+    ticker, priceColumn: (opts.priceColumn as string | undefined) ?? null,
+    annualization: (opts.annualization as Annualization | undefined) ?? { ...ANNUALIZATIONS.stock },
+    train: null, test: null,
+  }];
 }
 
 export function registerReproduce(program: Command): void {
@@ -102,6 +164,16 @@ export function registerReproduce(program: Command): void {
     .description('the paper protocol: train on each asset\'s train window, evaluate on its test window, over several seeds; writes a report')
     .option('--data-dir <dir>', 'folder with investorbench/ and yahoo/ (default: $FLAG_TRADER_DATA_DIR)')
     .option('--assets <list>', `comma-separated, from ${PAPER_PROTOCOL.map((p) => p.asset).join(', ')} (default all)`, parseList)
+    .option('--data <file>', 'one market data file of your choice instead of the protocol\'s assets (Yahoo CSV, long CSV[.gz], INVESTOR-BENCH JSON), or `synthetic`')
+    .addOption(new Option('--format <format>', 'with --data: data format (default auto)').choices(['auto', 'yahoo', 'long', 'investorbench']))
+    .option('--ticker <ticker>', 'with --data: ticker to select from a long-format file')
+    .option('--price-column <name>', 'with --data: price column of a CSV file (default Adj Close)')
+    .option('--asset <name>', 'with --data: the asset\'s name in the report and run folders (default: the ticker or the file name; the prompt names the asset as the data loader does)')
+    .option('--annualization <spec>', 'with --data: stock (252/252, default), crypto (vol 365, sr 252) or VOL,SR', annualizationOption)
+    .option('--walk-forward <TRAIN:TEST:STEP>', 'walk-forward: train on TRAIN trading days, test on the TEST days after them, advance by STEP days, over the whole range', walkForwardOption)
+    .option('--expanding', 'with --walk-forward: expanding training windows (all from the range\'s first date) instead of rolling ones')
+    .option('--from <date>', 'with --walk-forward: first date of the range the windows are cut from (YYYY-MM-DD)', dateOption('--from'))
+    .option('--to <date>', 'with --walk-forward: last date of the range (YYYY-MM-DD)', dateOption('--to'))
     .option('--seeds <list>', 'training seeds', seedListOption('--seeds'), [1, 2, 3])
     .option('--out <dir>', 'output folder (reused: finished runs are kept, unfinished ones resumed)', 'runs/reproduce')
     .option('--config <file>', 'training config (JSON/YAML) for every run; data, windows and seed are set per run')
@@ -114,21 +186,26 @@ export function registerReproduce(program: Command): void {
   addPassThrough(cmd);
   addApiAgentOptions(cmd, 'api');
   cmd.action(async (opts: Record<string, unknown>) => {
-    const dataDir = (opts.dataDir as string | undefined) ?? process.env.FLAG_TRADER_DATA_DIR;
-    if (!dataDir) throw new Error('reproduce needs the market data folder: pass --data-dir DIR or set FLAG_TRADER_DATA_DIR (the folder holding investorbench/ and yahoo/)');
-    const targets: ReproduceTarget[] = protocolAssets(opts.assets as string[] | undefined).map((p) => ({
-      asset: p.asset, data: resolve(dataDir, p.file), format: p.format, annualization: { ...ANNUALIZATIONS[p.annualization] },
-      train: p.train, test: p.test, ...(p.note && { note: p.note }),
-    }));
+    const targets = reproduceTargets(opts);
     const p = progressLogger(Boolean(opts.quiet));
-    await runAndPrint({
+    const o: ReproduceOptions = {
       out: opts.out as string, title: 'FLAG-Trader reproduction', targets, seeds: opts.seeds as number[],
       base: baseConfig(opts, {}), mlpAblation: opts.mlpAblation as boolean, untrained: opts.untrained as boolean,
       baselines: opts.baselines as string[], extraAgents: zeroShotAgents(opts), workers: opts.workers as number,
       bootstrapResamples: opts.bootstrapResamples as number,
-      notes: ['Protocol: train on each asset\'s train window, evaluate the greedy policy on its test window (INVESTOR-BENCH windows).'],
+      notes: [opts.data !== undefined
+        ? 'Protocol: train on the train window, evaluate the greedy policy on the test window.'
+        : 'Protocol: train on each asset\'s train window, evaluate the greedy policy on its test window (INVESTOR-BENCH windows).'],
       ...p,
-    });
+    };
+    const wf = opts.walkForward as WalkForwardSpec | undefined;
+    if (wf === undefined) { await runAndPrint(o); return; }
+    const spec = { ...wf, expanding: Boolean(opts.expanding) };
+    await runAndPrint({ ...o, title: 'FLAG-Trader walk-forward' }, () => walkForward({
+      ...o, title: 'FLAG-Trader walk-forward', spec,
+      ...(opts.from !== undefined && { from: opts.from as string }), ...(opts.to !== undefined && { to: opts.to as string }),
+      notes: ['Protocol: for each window, train on its training days only, evaluate the greedy policy on the test days right after them.'],
+    }));
   });
 }
 

@@ -7,6 +7,8 @@
  * Layout of `out`:
  *   runs/<ASSET>/llm-seed<S>/     one training run each (config.json, metrics.jsonl, checkpoints)
  *   runs/<ASSET>/mlp-seed<S>/     the MLP ablation, when enabled
+ *   (each run is described by a RunSpec, src/pipeline/run-spec.ts, whose id is its folder; the
+ *   walk-forward of src/pipeline/walk-forward.ts puts each window's runs in a folder of their own)
  *   results.json                  every backtest (positions and daily returns) of every agent
  *   report.md, report.html, report.json
  * Finished work is never redone: a run directory with its final policy is reused, one with only a
@@ -17,7 +19,6 @@
  * cutoff (src/rl/point-in-time.ts; the LLM rows read the model, the MLP rows do not); the report notes
  * the cutoff, and warns about each window that overlaps it (allow_text_overlap).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
@@ -26,26 +27,34 @@ import type { Annualization } from '../eval/metrics.js';
 import { parseTrainConfig, type TrainConfig } from '../rl/config.js';
 import { loadRunSeries, testWindow } from '../rl/data.js';
 import { evaluateRun } from '../eval/evaluate.js';
-import { checkRunFile, readRunRecord, runTraining, RUN_FILES } from '../rl/run.js';
+import { checkRunFile, readRunRecord, RUN_FILES } from '../rl/run.js';
 import { describePointInTime, runPointInTime, type PointInTime } from '../rl/point-in-time.js';
 import type { AgentResult, AssetResult, ReportInput, TrainingCurve, TrainingPoint } from '../report/types.js';
 import { writeReport } from '../report/write.js';
 import type { AssetSummary } from '../report/summary.js';
+import type { WalkForwardSummary } from '../report/walk-forward.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { trainInParallel, type TrainJob } from './train-pool.js';
+import { runTrainJob, trainInParallel } from './train-pool.js';
+import { runDir, runId, trainJobOf, type RunSpec } from './run-spec.js';
 
 export interface ReproduceTarget {
   asset: string;
   /** A data file, or `synthetic`. */
   data: string;
   format: 'auto' | 'yahoo' | 'long' | 'investorbench';
+  /** Ticker of a long-format file (default: the file's only one). */
+  ticker?: string | null;
+  /** Price column of a CSV file (default: the loader's, Adj Close). */
+  priceColumn?: string | null;
   annualization: Annualization;
   /** null = the config's defaults (70% / 30% split of the series). */
   train: { start: string; end: string } | null;
   test: { start: string; end: string } | null;
   note?: string;
+  /** The folder of this target's runs inside runs/<ASSET>/ (a walk-forward window's key); none = runs/<ASSET>/ itself. */
+  group?: string;
 }
 
 export interface ExtraAgent {
@@ -87,27 +96,15 @@ export interface ReproduceOptions {
   onUpdate?: (label: string, update: number, numUpdates: number) => void;
 }
 
+/** The options the grid helpers below read (every option but the targets). */
+export type GridOptions = Omit<ReproduceOptions, 'targets'>;
+
 export interface ReproduceResult {
   summaries: AssetSummary[];
+  /** Walk-forward summaries (reproduce --walk-forward); empty otherwise. */
+  walkForward: WalkForwardSummary[];
   files: string[];
   backtests: BacktestResult[];
-}
-
-/** Train (or resume, or reuse) one run and return its directory. */
-async function ensureRun(dir: string, config: TrainConfig, label: string, opts: ReproduceOptions): Promise<string> {
-  const log = opts.log ?? (() => {});
-  if (existsSync(join(dir, RUN_FILES.policy))) {
-    log(`${label}: reusing the finished run in ${dir}`);
-    return dir;
-  }
-  const onUpdate = (m: { update: number }) => opts.onUpdate?.(label, m.update, 0);
-  if (existsSync(join(dir, RUN_FILES.config))) {
-    log(`${label}: resuming ${dir}`);
-    await runTraining({ out: dir, resume: true, onUpdate, log });
-  } else {
-    await runTraining({ out: dir, config, onUpdate, log });
-  }
-  return dir;
 }
 
 function curveOf(dir: string): TrainingPoint[] {
@@ -145,117 +142,184 @@ export function pointInTimeLines(assets: string[], checks: Map<string, PointInTi
   return { notes, warnings };
 }
 
+/** Buy & Hold first, then the other rule baselines (without a second Buy & Hold). */
+function baselineNames(opts: GridOptions): string[] {
+  return ['buy-and-hold', ...opts.baselines.filter((b) => b !== 'buy-and-hold')];
+}
+
+/** A target's training config for one policy and seed: the base, then the target's data and windows. */
+export function targetConfig(opts: Pick<ReproduceOptions, 'base'>, target: ReproduceTarget, policy: 'llm' | 'mlp', seed: number): TrainConfig {
+  return parseTrainConfig({
+    ...opts.base,
+    policy, seed, data: target.data, format: target.format,
+    ...(target.ticker != null && { ticker: target.ticker }),
+    ...(target.priceColumn != null && { price_column: target.priceColumn }),
+    ...(target.train && { train_start: target.train.start, train_end: target.train.end }),
+    ...(target.test && { test_start: target.test.start, test_end: target.test.end }),
+  }, `reproduce ${target.asset}${target.group ? ` ${target.group}` : ''} ${policy} seed ${seed}`);
+}
+
+/**
+ * Every training run of a target, as plain run descriptions: per seed the LLM policy, the LLM variants
+ * and the MLP ablation (when enabled), in that order.
+ */
+export function targetRunSpecs(opts: GridOptions, target: ReproduceTarget): RunSpec[] {
+  const window = target.group && target.train && target.test ? { train: { ...target.train }, test: { ...target.test } } : null;
+  const spec = (policy: string, seed: number, config: TrainConfig): RunSpec => ({
+    id: runId(target.asset, target.group, policy, seed), asset: target.asset, policy, seed, window, config,
+  });
+  const specs: RunSpec[] = [];
+  for (const seed of opts.seeds) {
+    const llm = targetConfig(opts, target, 'llm', seed);
+    specs.push(spec('llm', seed, llm));
+    for (const v of opts.llmVariants ?? []) {
+      specs.push(spec(v.key, seed, parseTrainConfig({ ...llm, ...v.overrides }, `reproduce ${target.asset} ${v.key} seed ${seed}`)));
+    }
+    if (opts.mlpAblation) specs.push(spec('mlp', seed, targetConfig(opts, target, 'mlp', seed)));
+  }
+  return specs;
+}
+
+/**
+ * Train every run of a grid in `workers` child processes at once (the LLM runs, the longest, first),
+ * each with cores / workers threads. Nothing to do with one worker: the runs then train in this
+ * process, target by target (trainTarget).
+ */
+export async function trainGridInParallel(opts: GridOptions, specs: RunSpec[]): Promise<void> {
+  const workers = opts.workers ?? 1;
+  if (workers <= 1) return;
+  const threads = Math.max(1, Math.floor(availableParallelism() / workers));
+  const ordered = [...specs.filter((s) => s.config.policy === 'llm'), ...specs.filter((s) => s.config.policy !== 'llm')];
+  (opts.log ?? (() => {}))(`training ${ordered.length} runs in ${workers} worker processes (${threads} thread(s) each)`);
+  await trainInParallel(ordered.map((s) => trainJobOf(s, opts.out, { ...s.config, threads })), workers, opts.log);
+}
+
+/** Train (or resume, or reuse) a target's runs in this process, through the same job code as the workers. */
+export async function trainTarget(opts: GridOptions, specs: RunSpec[]): Promise<void> {
+  for (const s of specs) {
+    const job = trainJobOf(s, opts.out);
+    await runTrainJob(job, { ...(opts.log && { log: opts.log }), onUpdate: (m) => opts.onUpdate?.(job.label, m.update, 0) });
+  }
+}
+
+/** What evaluating one target gives: its report section, its backtests and its runs' training curves. */
+export interface TargetResult {
+  asset: AssetResult;
+  backtests: BacktestResult[];
+  training: TrainingCurve[];
+}
+
+/**
+ * Evaluate a target's trained runs (greedy, on the test window; each untrained policy too when asked)
+ * and run Buy & Hold, the rule baselines and the extra agents on exactly the same series and window.
+ * `curveLabel` names the training curves (default: the asset).
+ */
+export async function evaluateTarget(opts: GridOptions, target: ReproduceTarget, curveLabel = target.asset): Promise<TargetResult> {
+  const log = opts.log ?? (() => {});
+  const dirOf = (policy: string, seed: number) => runDir(opts.out, runId(target.asset, target.group, policy, seed));
+  const backtests: BacktestResult[] = [];
+  const training: TrainingCurve[] = [];
+  const trained: AgentResult = { name: 'flag-trader (PPO LLM)', kind: 'trained', runs: [] };
+  const untrained: AgentResult = { name: 'LLM policy, untrained', kind: 'baseline', runs: [] };
+  const mlp: AgentResult = { name: 'PPO MLP (ablation)', kind: 'trained', runs: [] };
+  const variants = (opts.llmVariants ?? []).map((v) => ({ ...v, result: { name: v.name, kind: 'trained', runs: [] } as AgentResult }));
+  let window: BacktestResult | undefined;
+  for (const seed of opts.seeds) {
+    const dir = dirOf('llm', seed);
+    const [r] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization, log });
+    trained.runs.push(asRun(r!, seed));
+    backtests.push({ ...r!, agent: `${trained.name} seed ${seed}` });
+    window ??= r;
+    training.push({ asset: curveLabel, seed, points: curveOf(dir) });
+    if (opts.untrained) {
+      const [u] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization, weights: 'initial' });
+      untrained.runs.push(asRun(u!, seed));
+    }
+    for (const v of variants) {
+      const [m] = await evaluateRun({ run: dirOf(v.key, seed), baselines: [], annualization: target.annualization, log });
+      v.result.runs.push(asRun(m!, seed));
+      backtests.push({ ...m!, agent: `${v.name} seed ${seed}` });
+    }
+    if (opts.mlpAblation) {
+      const [m] = await evaluateRun({ run: dirOf('mlp', seed), baselines: [], annualization: target.annualization });
+      mlp.runs.push(asRun(m!, seed));
+      backtests.push({ ...m!, agent: `${mlp.name} seed ${seed}` });
+    }
+  }
+
+  // Baselines and zero-shot agents on exactly the same series and test window.
+  const runConfig = readRunRecord(dirOf('llm', opts.seeds[0]!)).config;
+  const { series } = await loadRunSeries(runConfig);
+  const w = testWindow(series, runConfig);
+  const common = {
+    start: w.start, end: w.end, mode: runConfig.mode, costBps: runConfig.cost_bps, lookback: runConfig.lookback,
+    feeBps: runConfig.fee_bps, allowShort: runConfig.allow_short, annualization: target.annualization,
+  };
+  const others: AgentResult[] = [];
+  for (const name of baselineNames(opts)) {
+    const r = await backtest(series, createAgent(name, { seed: 0 }), common);
+    backtests.push(r);
+    others.push({ name, kind: 'baseline', runs: [asRun(r, null)] });
+  }
+  for (const extra of opts.extraAgents ?? []) {
+    log(`${curveLabel}: ${extra.name}`);
+    const r = await backtest(series, extra.create({ mode: runConfig.mode, allowShort: runConfig.allow_short }), common);
+    backtests.push(r);
+    others.push({ name: extra.name, kind: extra.kind, runs: [asRun(r, null)] });
+  }
+  const bh = others[0]!;
+  const agents = [bh, trained, ...variants.map((v) => v.result), ...(opts.mlpAblation ? [mlp] : []), ...(opts.untrained ? [untrained] : []), ...others.slice(1)];
+  const dates = window!.dates;
+  const i0 = series.dates.indexOf(dates[0]!);
+  return {
+    asset: {
+      asset: target.asset, dates, prices: Array.from(series.prices.subarray(i0, i0 + dates.length)),
+      annualization: target.annualization,
+      ...(target.train && { trainWindow: target.train }),
+      agents,
+    },
+    backtests, training,
+  };
+}
+
+/** results.json: every backtest's window, metrics, positions and daily returns. */
+export function writeResults(out: string, backtests: BacktestResult[]): void {
+  writeFileAtomic(join(out, 'results.json'), JSON.stringify(backtests.map((b) => ({
+    agent: b.agent, asset: b.asset, start: b.start, end: b.end, prices: b.prices, metrics: b.metrics,
+    positions: b.positions, returns: b.returns,
+  }))));
+}
+
 export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult> {
   if (opts.seeds.length === 0) throw new Error('reproduce: at least one seed is needed');
   const log = opts.log ?? (() => {});
   const assets: AssetResult[] = [];
   const training: TrainingCurve[] = [];
   const backtests: BacktestResult[] = [];
-  let written: { summaries: AssetSummary[]; files: string[] } = { summaries: [], files: [] };
-  const baselines = ['buy-and-hold', ...opts.baselines.filter((b) => b !== 'buy-and-hold')];
-  const configOf = (target: ReproduceTarget, policy: 'llm' | 'mlp', seed: number): TrainConfig => parseTrainConfig({
-    ...opts.base,
-    policy, seed, data: target.data, format: target.format,
-    ...(target.train && { train_start: target.train.start, train_end: target.train.end }),
-    ...(target.test && { test_start: target.test.start, test_end: target.test.end }),
-  }, `reproduce ${target.asset} ${policy} seed ${seed}`);
+  let written: { summaries: AssetSummary[]; walkForward: WalkForwardSummary[]; files: string[] } = { summaries: [], walkForward: [], files: [] };
 
   // Every target's test window against the model's text cutoff, before the first run trains (the
   // window and model do not depend on the seed).
   const pointInTime = new Map<string, PointInTime>();
   for (const target of opts.targets) {
-    const c = configOf(target, 'llm', opts.seeds[0]!);
+    const c = targetConfig(opts, target, 'llm', opts.seeds[0]!);
     const { series } = await loadRunSeries(c);
     let p: PointInTime | null;
     try { p = await runPointInTime(c, series); } catch (e) { throw new Error(`reproduce ${target.asset}: ${(e as Error).message}`); }
     if (p) pointInTime.set(target.asset, p);
   }
 
-  const workers = opts.workers ?? 1;
-  if (workers > 1) {
-    // Every run of the grid first, in parallel (the LLM runs, the longest, first); the loop below then
-    // finds them finished and only evaluates.
-    const threads = Math.max(1, Math.floor(availableParallelism() / workers));
-    const llmJobs: TrainJob[] = [], mlpJobs: TrainJob[] = [];
-    for (const target of opts.targets) {
-      for (const seed of opts.seeds) {
-        const dir = (key: string) => join(opts.out, 'runs', target.asset, `${key}-seed${seed}`);
-        llmJobs.push({ dir: dir('llm'), config: { ...configOf(target, 'llm', seed), threads }, label: `${target.asset} llm seed ${seed}` });
-        for (const v of opts.llmVariants ?? []) {
-          const c = parseTrainConfig({ ...configOf(target, 'llm', seed), ...v.overrides, threads }, `reproduce ${target.asset} ${v.key} seed ${seed}`);
-          llmJobs.push({ dir: dir(v.key), config: c, label: `${target.asset} ${v.key} seed ${seed}` });
-        }
-        if (opts.mlpAblation) mlpJobs.push({ dir: dir('mlp'), config: { ...configOf(target, 'mlp', seed), threads }, label: `${target.asset} mlp seed ${seed}` });
-      }
-    }
-    log(`training ${llmJobs.length + mlpJobs.length} runs in ${workers} worker processes (${threads} thread(s) each)`);
-    await trainInParallel([...llmJobs, ...mlpJobs], workers, log);
-  }
+  // With several workers, every run of the grid first, in parallel; the loop below then finds them
+  // finished and only evaluates.
+  const specs = new Map(opts.targets.map((t) => [t, targetRunSpecs(opts, t)] as const));
+  await trainGridInParallel(opts, [...specs.values()].flat());
 
   for (const target of opts.targets) {
-    const configFor = (policy: 'llm' | 'mlp', seed: number): TrainConfig => configOf(target, policy, seed);
-
-    const trained: AgentResult = { name: 'flag-trader (PPO LLM)', kind: 'trained', runs: [] };
-    const untrained: AgentResult = { name: 'LLM policy, untrained', kind: 'baseline', runs: [] };
-    const mlp: AgentResult = { name: 'PPO MLP (ablation)', kind: 'trained', runs: [] };
-    const variants = (opts.llmVariants ?? []).map((v) => ({ ...v, result: { name: v.name, kind: 'trained', runs: [] } as AgentResult }));
-    let window: BacktestResult | undefined;
-    for (const seed of opts.seeds) {
-      const dir = await ensureRun(join(opts.out, 'runs', target.asset, `llm-seed${seed}`), configFor('llm', seed), `${target.asset} llm seed ${seed}`, opts);
-      const [r] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization, log });
-      trained.runs.push(asRun(r!, seed));
-      backtests.push({ ...r!, agent: `${trained.name} seed ${seed}` });
-      window ??= r;
-      training.push({ asset: target.asset, seed, points: curveOf(dir) });
-      if (opts.untrained) {
-        const [u] = await evaluateRun({ run: dir, baselines: [], annualization: target.annualization, weights: 'initial' });
-        untrained.runs.push(asRun(u!, seed));
-      }
-      for (const v of variants) {
-        const c = parseTrainConfig({ ...configFor('llm', seed), ...v.overrides }, `reproduce ${target.asset} ${v.key} seed ${seed}`);
-        const vdir = await ensureRun(join(opts.out, 'runs', target.asset, `${v.key}-seed${seed}`), c, `${target.asset} ${v.key} seed ${seed}`, opts);
-        const [m] = await evaluateRun({ run: vdir, baselines: [], annualization: target.annualization, log });
-        v.result.runs.push(asRun(m!, seed));
-        backtests.push({ ...m!, agent: `${v.name} seed ${seed}` });
-      }
-      if (opts.mlpAblation) {
-        const mdir = await ensureRun(join(opts.out, 'runs', target.asset, `mlp-seed${seed}`), configFor('mlp', seed), `${target.asset} mlp seed ${seed}`, opts);
-        const [m] = await evaluateRun({ run: mdir, baselines: [], annualization: target.annualization });
-        mlp.runs.push(asRun(m!, seed));
-        backtests.push({ ...m!, agent: `${mlp.name} seed ${seed}` });
-      }
-    }
-
-    // Baselines and zero-shot agents on exactly the same series and test window.
-    const runConfig = readRunRecord(join(opts.out, 'runs', target.asset, `llm-seed${opts.seeds[0]}`)).config;
-    const { series } = await loadRunSeries(runConfig);
-    const w = testWindow(series, runConfig);
-    const common = {
-      start: w.start, end: w.end, mode: runConfig.mode, costBps: runConfig.cost_bps, lookback: runConfig.lookback,
-      feeBps: runConfig.fee_bps, allowShort: runConfig.allow_short, annualization: target.annualization,
-    };
-    const others: AgentResult[] = [];
-    for (const name of baselines) {
-      const r = await backtest(series, createAgent(name, { seed: 0 }), common);
-      backtests.push(r);
-      others.push({ name, kind: 'baseline', runs: [asRun(r, null)] });
-    }
-    for (const extra of opts.extraAgents ?? []) {
-      log(`${target.asset}: ${extra.name}`);
-      const r = await backtest(series, extra.create({ mode: runConfig.mode, allowShort: runConfig.allow_short }), common);
-      backtests.push(r);
-      others.push({ name: extra.name, kind: extra.kind, runs: [asRun(r, null)] });
-    }
-    const bh = others[0]!;
-    const agents = [bh, trained, ...variants.map((v) => v.result), ...(opts.mlpAblation ? [mlp] : []), ...(opts.untrained ? [untrained] : []), ...others.slice(1)];
-    const dates = window!.dates;
-    const i0 = series.dates.indexOf(dates[0]!);
-    assets.push({
-      asset: target.asset, dates, prices: Array.from(series.prices.subarray(i0, i0 + dates.length)),
-      annualization: target.annualization,
-      ...(target.train && { trainWindow: target.train }),
-      agents,
-    });
+    await trainTarget(opts, specs.get(target)!);
+    const r = await evaluateTarget(opts, target);
+    assets.push(r.asset);
+    training.push(...r.training);
+    backtests.push(...r.backtests);
 
     // Rewrite the report after every asset: a stop later on keeps what is finished.
     const pit = pointInTimeLines(assets.map((a) => a.asset), pointInTime);
@@ -271,10 +335,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
       assets, training, bootstrapSeed: 0, bootstrapResamples: opts.bootstrapResamples ?? 2000,
     };
     written = writeReport(opts.out, input);
-    writeFileAtomic(join(opts.out, 'results.json'), JSON.stringify(backtests.map((b) => ({
-      agent: b.agent, asset: b.asset, start: b.start, end: b.end, prices: b.prices, metrics: b.metrics,
-      positions: b.positions, returns: b.returns,
-    }))));
+    writeResults(opts.out, backtests);
     log(`${target.asset}: done; report in ${opts.out}`);
   }
   return { ...written, backtests };

@@ -38,6 +38,27 @@ export interface TrainingCurve {
   points: TrainingPoint[];
 }
 
+/** One walk-forward window: its bounds and every agent's runs on its test window. */
+export interface WalkForwardWindowResult {
+  /** 0-based position in the walk (shown 1-based). */
+  index: number;
+  train: { start: string; end: string };
+  test: { start: string; end: string };
+  /** N dates of the test window. */
+  dates: string[];
+  /** As in AssetResult: positions and returns of each run over the N - 1 test days. */
+  agents: AgentResult[];
+}
+
+/** A walk-forward over one asset (reproduce --walk-forward): windows in order, the same agents in each. */
+export interface WalkForwardResult {
+  asset: string;
+  /** TRAIN:TEST:STEP in trading days, and whether training windows expand. */
+  scheme: { train: number; test: number; step: number; expanding: boolean };
+  annualization: { vol: number; sr: number };
+  windows: WalkForwardWindowResult[];
+}
+
 export interface ReportInput {
   title: string;
   /** Free-form lines shown under the title (protocol, config, code version). */
@@ -45,6 +66,8 @@ export interface ReportInput {
   /** Lines shown prominently under the title: results that may not be what they seem (e.g. an allowed text overlap). */
   warnings?: string[];
   assets: AssetResult[];
+  /** Walk-forward sections (per-window table and chart, aggregates over windows). */
+  walkForward?: WalkForwardResult[];
   training: TrainingCurve[];
   /** Seed of the bootstrap resampling. */
   bootstrapSeed?: number;
