@@ -33,7 +33,7 @@ import { syntheticMarket } from '../src/data/synthetic.js';
 import { nonNegativeNumber } from '../src/util/options.js';
 import { seedListOption, seedOption } from '../src/util/seed.js';
 
-interface ProbeOptions { model: string; untagged?: boolean; accuracy: number; marketSeed: number; json?: boolean; ppo?: boolean; raw?: boolean; seeds: number[] }
+interface ProbeOptions { model: string; untagged?: boolean; accuracy: number; marketSeed: number; json?: boolean; ppo?: boolean; raw?: boolean; norm: string; seeds: number[] }
 
 const RIDGES = [1, 100, 10_000];
 
@@ -98,6 +98,38 @@ function sharpe(r: number[]): number {
   return s > 0 ? (m / s) * Math.sqrt(252) : 0;
 }
 
+/** The head's input for the stand-in: the frozen vectors centred and scaled with the training span's statistics. */
+function normalise(x: Float64Array[], n: number, mean: Float64Array, std: Float64Array, norm: string): Float32Array[] {
+  const C = x[0]!.length;
+  if (norm === 'raw') return x.map((r) => Float32Array.from(r));
+  if (norm === 'channel') return x.map((r) => Float32Array.from(r, (v, ch) => (v - mean[ch]!) / (std[ch]! + 1e-6)));
+  if (norm === 'global') {
+    const g = Math.sqrt(std.reduce((a, s) => a + s * s, 0) / C);
+    return x.map((r) => Float32Array.from(r, (v, ch) => (v - mean[ch]!) / g));
+  }
+  const m = /^pca:(\d+)$/.exec(norm);
+  if (!m) throw new Error(`--norm: expected channel, global, raw or pca:K, got ${JSON.stringify(norm)}`);
+  const K = Number(m[1]);
+  // Covariance of the training span, then its top K eigenvectors by Jacobi rotations (C is small).
+  const A = Array.from({ length: C }, () => new Float64Array(C));
+  for (let i = 0; i < n; i++) for (let a = 0; a < C; a++) { const da = x[i]![a]! - mean[a]!; for (let b = 0; b < C; b++) A[a]![b] += da * (x[i]![b]! - mean[b]!) / n; }
+  const V = Array.from({ length: C }, (_, i) => { const r = new Float64Array(C); r[i] = 1; return r; });
+  for (let sweep = 0; sweep < 30; sweep++) {
+    let off = 0;
+    for (let p = 0; p < C; p++) for (let q = p + 1; q < C; q++) off += A[p]![q]! ** 2;
+    if (off < 1e-22) break;
+    for (let p = 0; p < C; p++) for (let q = p + 1; q < C; q++) {
+      const apq = A[p]![q]!; if (Math.abs(apq) < 1e-30) continue;
+      const th = (A[q]![q]! - A[p]![p]!) / (2 * apq), t = Math.sign(th || 1) / (Math.abs(th) + Math.sqrt(th * th + 1)), c = 1 / Math.sqrt(t * t + 1), s = t * c;
+      for (let k = 0; k < C; k++) { const akp = A[k]![p]!, akq = A[k]![q]!; A[k]![p] = c * akp - s * akq; A[k]![q] = s * akp + c * akq; }
+      for (let k = 0; k < C; k++) { const apk = A[p]![k]!, aqk = A[q]![k]!; A[p]![k] = c * apk - s * aqk; A[q]![k] = s * apk + c * aqk; }
+      for (let k = 0; k < C; k++) { const vkp = V[k]![p]!, vkq = V[k]![q]!; V[k]![p] = c * vkp - s * vkq; V[k]![q] = s * vkp + c * vkq; }
+    }
+  }
+  const order = [...Array(C).keys()].sort((a, b) => A[b]![b]! - A[a]![a]!).slice(0, K);
+  return x.map((r) => Float32Array.from(order, (e) => { let d = 0; for (let k = 0; k < C; k++) d += (r[k]! - mean[k]!) * V[k]![e]!; return d / Math.sqrt(A[e]![e]! + 1e-12); }));
+}
+
 async function probe(o: ProbeOptions, c: TrainConfig): Promise<void> {
   const { dates, x } = await pooledVectors(c);
   const { series } = await loadRunSeries(c);
@@ -136,12 +168,14 @@ async function ppo(o: ProbeOptions, c: TrainConfig, fields: Record<string, unkno
   const { series } = await loadRunSeries(c);
   const n = dates.filter((d) => d <= trainWindow(series, c).end).length;
   const { mean, std } = moments(x, n);
-  const C = x[0]!.length;
-  const byDate = new Map(dates.map((d, i) => [d, Float32Array.from(x[i]!, (v, ch) => (o.raw ? v : (v - mean[ch]!) / (std[ch]! + 1e-6)))]));
+  const norm = o.raw ? 'raw' : o.norm;
+  const z = normalise(x, n, mean, std, norm);
+  const C = z[0]!.length;
+  const byDate = new Map(dates.map((d, i) => [d, z[i]!]));
   // The MLP policy reads the frozen vectors instead of its engineered features (mlp_hidden sets its head).
   registerPolicy('mlp', (cfg) => new MlpPolicy({
     inputDim: C, featurize: (obs) => byDate.get(obs.date)!, hidden: cfg.mlp_hidden, rng: streamRng(cfg.seed, 'policy-init'),
-    featureSet: `frozen ${c.model} pooled${o.raw ? '' : ', standardised'}`,
+    featureSet: `frozen ${c.model} pooled, ${norm}`,
   }));
   const dir = mkdtempSync(join(tmpdir(), 'flag-probe-'));
   const rows = [];
@@ -158,7 +192,7 @@ async function ppo(o: ProbeOptions, c: TrainConfig, fields: Record<string, unkno
     rmSync(dir, { recursive: true, force: true });
   }
   const meanSR = rows.reduce((a, r) => a + r.sr, 0) / rows.length;
-  if (o.json) process.stdout.write(JSON.stringify({ model: c.model, standardised: !o.raw, fields, rows, meanSR }) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify({ model: c.model, norm, fields, rows, meanSR }) + '\n');
   else process.stdout.write(`mean held-out SR ${meanSR.toFixed(2)} over ${rows.length} seeds\n`);
 }
 
@@ -172,6 +206,7 @@ await new Command('bench/probe.ts')
   .option('--market-seed <n>', 'synthetic market seed', seedOption('--market-seed'), 1)
   .option('--ppo', 'train PPO heads on the frozen vectors instead of fitting probes')
   .option('--raw', 'with --ppo: the raw vectors (default: standardised with the training span\'s statistics)')
+  .option('--norm <kind>', 'with --ppo: channel (per-channel standardisation), global (centred, one scale for all channels), pca:K (the top K principal components of the training span, whitened)', 'channel')
   .option('--seeds <list>', 'with --ppo: training seeds', seedListOption('--seeds'), [1, 2, 3])
   .option('--json', 'print one JSON object')
   .action(async (fields: Record<string, unknown>, o: ProbeOptions) => {

@@ -58,10 +58,33 @@ test('forward: the identity before the first fold; afterwards the folded vectors
   }
 });
 
-test('backward: dx accumulates the central differences of a scalar of the output', () => {
+test('forward, global scale: every channel centred by its own mean and divided by one scale, the root of the mean variance (float64 two-pass)', () => {
+  const rng = new Rng(5);
+  const C = 4;
+  const norm = new HeadNorm(C, 'global');
+  const xs = vectors(rng, 300, C);
+  for (const x of xs) norm.observe(x);
+  norm.fold();
+  const mean = Array.from({ length: C }, (_, c) => xs.reduce((a, x) => a + x[c]!, 0) / xs.length);
+  const vars = mean.map((m, c) => xs.reduce((a, x) => a + (x[c]! - m) ** 2, 0) / xs.length);
+  const scale = Math.sqrt(vars.reduce((a, v) => a + v, 0) / C + HEAD_NORM_EPS);
+  for (const x of xs.slice(0, 20)) {
+    const y = norm.forward(x);
+    for (let c = 0; c < C; c++) {
+      const expected = (x[c]! - mean[c]!) / scale;
+      assert.ok(Math.abs(y[c]! - expected) <= 1e-4 * (Math.abs(expected) + 1e-2), `channel ${c}: ${y[c]} vs ${expected}`);
+    }
+  }
+  // The channels keep their relative spread (channel scaling would make them all 1).
+  const ys = xs.map((x) => norm.forward(x));
+  const sd = (c: number) => Math.sqrt(ys.reduce((a, y) => a + y[c]! ** 2, 0) / ys.length);
+  for (let c = 1; c < C; c++) assert.ok(Math.abs(sd(c) / sd(0) - Math.sqrt(vars[c]! / vars[0]!)) < 1e-3, `spread ratio of channel ${c}`);
+});
+
+for (const scale of ['channel', 'global'] as const) test(`backward (${scale} scale): dx accumulates the central differences of a scalar of the output`, () => {
   const rng = new Rng(8);
   const C = 6;
-  const norm = new HeadNorm(C);
+  const norm = new HeadNorm(C, scale);
   for (const x of vectors(rng, 50, C)) norm.observe(x);
   norm.fold();
   const w = Float64Array.from({ length: C }, () => rng.normal());

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { getBackend } from '../src/kernels/index.js';
 import { loadModel } from '../src/model/load.js';
 import { LlmPolicy, type LlmInput } from '../src/rl/llm-policy.js';
+import type { HeadNormScale } from '../src/rl/head-norm.js';
 import { syntheticMarket } from '../src/data/synthetic.js';
 import { TradingEnv } from '../src/env/trading-env.js';
 import { parseTrainConfig } from '../src/rl/config.js';
@@ -18,9 +19,9 @@ import { Rng } from '../src/util/rng.js';
 import { ACTIONS } from '../src/env/types.js';
 import { metricsOf, tensorsOf } from './run-helpers.js';
 
-async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2, headNorm = false, spec = 'random:tiny'): Promise<LlmPolicy> {
+async function tinyPolicy(backend: 'typescript' | 'native' | 'auto' = 'auto', head: 'lm' | 'linear' = 'lm', K = 2, headNorm: HeadNormScale | undefined = undefined, spec = 'random:tiny'): Promise<LlmPolicy> {
   const model = await loadModel(spec, { seed: 3 });
-  return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, headInput: 'last', headNorm, seed: 1, prompt: { mode: 'benchmark' } });
+  return new LlmPolicy({ model, backend: getBackend(backend), trainableLayers: K, head, headInput: 'last', ...(headNorm && { headNorm }), seed: 1, prompt: { mode: 'benchmark' } });
 }
 
 // Scalar loss of one sample: L = sum_a w_a log p_a + c * V.
@@ -53,9 +54,9 @@ function familySpec(dir: string, family: string): string {
   return `random:${path}`;
 }
 
-const FAMILY_CASES = Object.keys(FAMILY_CONFIGS).map((f) => [f, 'lm', false] as const);
-for (const [family, head, headNorm] of [['llama', 'lm', false], ['llama', 'linear', false], ['llama', 'lm', true], ['llama', 'linear', true], ...FAMILY_CASES] as const) {
-  test(`gradients (${family === 'llama' ? '' : `${family}, `}${head} head${headNorm ? ', head_norm running' : ''}): backward matches central differences along random directions of every trainable tensor`, async () => {
+const FAMILY_CASES = Object.keys(FAMILY_CONFIGS).map((f) => [f, 'lm', undefined] as const);
+for (const [family, head, headNorm] of [['llama', 'lm', undefined], ['llama', 'linear', undefined], ['llama', 'lm', 'channel'], ['llama', 'linear', 'channel'], ['llama', 'linear', 'global'], ...FAMILY_CASES] as const) {
+  test(`gradients (${family === 'llama' ? '' : `${family}, `}${head} head${headNorm ? `, head_norm ${headNorm}` : ''}): backward matches central differences along random directions of every trainable tensor`, async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'llm-family-'));
     const p = await tinyPolicy('typescript', head, 2, headNorm, family === 'llama' ? 'random:tiny' : familySpec(tmp, family));
     rmSync(tmp, { recursive: true, force: true });

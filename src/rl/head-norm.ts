@@ -13,6 +13,13 @@
  * when rollout k + 1 begins. The first rollout and its update read the raw state (count 0: the
  * identity); later ones the statistics of every earlier rollout.
  *
+ * Two scalings (`HeadNormScale`): `channel` divides each channel by its own running std; `global`
+ * centres each channel the same way but divides all of them by one scale, the root mean of the
+ * channel variances. `global` keeps the pretrained model's geometry (a direction along which the
+ * days differ most stays the largest), where `channel` gives every channel, mostly ones that carry
+ * little, the same weight; on the frozen default model, PPO's held-out Sharpe with `global` was
+ * about twice that with `channel` (docs/learning.md, round 3).
+ *
  * Everything is state saved with the policy (checkpoints and policy files), not parameters: the
  * optimizer never touches it. The vectors waiting for the next fold are saved too (a checkpoint is
  * taken between a rollout and the next), as float32 sums of their differences from the current mean
@@ -27,6 +34,9 @@ export const HEAD_NORM_EPS = 1e-5;
 /** float32 holds integers exactly up to 2^24: the count of folded vectors may not exceed it. */
 const MAX_COUNT = 2 ** 24;
 
+/** How the centred channels are scaled: each by its own std, or all by one shared scale. */
+export type HeadNormScale = 'channel' | 'global';
+
 export class HeadNorm {
   readonly mean: StateTensor;
   readonly var: StateTensor;
@@ -36,7 +46,7 @@ export class HeadNorm {
   readonly pendingSq: StateTensor;
   readonly pendingCount: StateTensor;
 
-  constructor(readonly C: number, prefix = 'head_norm') {
+  constructor(readonly C: number, readonly scale: HeadNormScale = 'channel', prefix = 'head_norm') {
     this.mean = { name: `${prefix}.mean`, shape: [C], data: new Float32Array(C) };
     this.var = { name: `${prefix}.var`, shape: [C], data: new Float32Array(C).fill(1) };
     this.count = { name: `${prefix}.count`, shape: [1], data: new Float32Array(1) };
@@ -82,22 +92,35 @@ export class HeadNorm {
     this.pendingCount.data[0] = 0;
   }
 
-  /** 1 / sqrt(var + eps) of channel c (computed on use: loaded tensors need no refresh). */
-  private invStd(c: number): number {
-    return 1 / Math.sqrt(this.var.data[c]! + HEAD_NORM_EPS);
+  /**
+   * The factor each channel is multiplied by [C]: 1 / sqrt(var_c + eps) (`channel`), or one
+   * 1 / sqrt(mean_c var_c + eps) for all (`global`). Computed on use: loaded tensors need no refresh.
+   */
+  private invStd(): Float64Array {
+    const f = new Float64Array(this.C), v = this.var.data;
+    if (this.scale === 'channel') {
+      for (let c = 0; c < this.C; c++) f[c] = 1 / Math.sqrt(v[c]! + HEAD_NORM_EPS);
+    } else {
+      let s = 0;
+      for (let c = 0; c < this.C; c++) s += v[c]!;
+      f.fill(1 / Math.sqrt(s / this.C + HEAD_NORM_EPS));
+    }
+    return f;
   }
 
-  /** y [C] = (x - mean) / sqrt(var + eps); the identity while the count is 0. */
+  /** y [C] = (x - mean) * invStd; the identity while the count is 0. */
   forward(x: Float32Array): Float32Array {
     const y = new Float32Array(this.C);
     if (this.count.data[0] === 0) { y.set(x); return y; }
-    for (let c = 0; c < this.C; c++) y[c] = (x[c]! - this.mean.data[c]!) * this.invStd(c);
+    const f = this.invStd();
+    for (let c = 0; c < this.C; c++) y[c] = (x[c]! - this.mean.data[c]!) * f[c]!;
     return y;
   }
 
-  /** dx [C] += dy [C] / sqrt(var + eps): the statistics are constants of the forward. */
+  /** dx [C] += dy [C] * invStd: the statistics are constants of the forward. */
   backward(dy: Float32Array, dx: Float32Array): void {
     if (this.count.data[0] === 0) { for (let c = 0; c < this.C; c++) dx[c] += dy[c]!; return; }
-    for (let c = 0; c < this.C; c++) dx[c] += dy[c]! * this.invStd(c);
+    const f = this.invStd();
+    for (let c = 0; c < this.C; c++) dx[c] += dy[c]! * f[c]!;
   }
 }

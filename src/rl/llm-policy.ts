@@ -33,7 +33,7 @@ import { renderChatPrompt } from '../model/chat-template.js';
 import { renderPrompt, type PromptOptions, type RenderedPrompt } from '../prompt/render.js';
 import { ACTION_ANSWER_PREFIX, toChatMessages } from '../prompt/chat.js';
 import type { ActorCritic, Param, PolicyStep, StateTensor } from './policy.js';
-import { HeadNorm } from './head-norm.js';
+import { HeadNorm, type HeadNormScale } from './head-norm.js';
 import { ActionPolicyHead, actionTokenIds } from './action-head.js';
 import { timed, type Profiler } from '../util/profile.js';
 
@@ -53,10 +53,11 @@ export interface LlmPolicyOptions {
    */
   headInput: HeadInput;
   /**
-   * Standardise what the linear heads read with running per-channel statistics of the rollouts
-   * (src/rl/head-norm.ts); the lm head always reads the model's own final state. Default false.
+   * Normalise what the linear heads read with running statistics of the rollouts, each channel by
+   * its own std or all by one scale (src/rl/head-norm.ts); the lm head always reads the model's own
+   * final state. Default: none.
    */
-  headNorm?: boolean;
+  headNorm?: HeadNormScale;
   /**
    * The decoder's trainable tensors learn at this multiple of the optimizer's learning rate (the
    * heads at 1): pretrained layers take smaller steps than freshly initialised heads. Default 1.
@@ -233,14 +234,14 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.headKind = o.head;
     this.backboneLrScale = o.backboneLrScale ?? 1;
     if (!(this.backboneLrScale >= 0 && Number.isFinite(this.backboneLrScale))) throw new Error(`backbone learning-rate scale must be a finite number >= 0, got ${this.backboneLrScale}`);
-    if (o.headNorm) this.norm = new HeadNorm(this.C);
+    if (o.headNorm) this.norm = new HeadNorm(this.C, o.headNorm);
     const maxTokens = o.prompt.maxTokens;
     const count = (s: string): number => (this.speedups.tokenMemo ? this.countMemo.get(s, (x) => this.tokenize(x)) : this.tokenize(s)).length;
     this.promptOptions = { ...o.prompt, ...(maxTokens !== undefined && { countTokens: count }) };
     this.fingerprint = createHash('sha256').update(JSON.stringify({
       model: o.model.fingerprint, K: o.trainableLayers, head: o.head, seed: o.head === 'linear' ? o.seed : null,
       prompt: o.prompt, actionIds: this.actionIds, ...(this.headInput !== 'last' && { headInput: this.headInput }),
-      ...(o.headNorm && { headNorm: 'running' }),
+      ...(o.headNorm && { headNorm: o.headNorm === 'channel' ? 'running' : o.headNorm }),
     })).digest('hex').slice(0, 16);
   }
 

@@ -35,7 +35,7 @@ export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptio
   const backend = getBackend();
   if (c.threads > 0) backend.setThreads(c.threads);
   return new LlmPolicy({
-    model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'running', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * MIB,
+    model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'none' ? undefined : c.head_norm === 'global' ? 'global' : 'channel', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * MIB,
     prompt: {
       mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
       ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),

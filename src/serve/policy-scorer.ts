@@ -174,7 +174,7 @@ export async function modelScorer(spec: string, o: ModelScorerOptions = {}): Pro
   // Zero-shot scoring: nothing trains, so K only sets how far the prefix cache reaches (the smallest
   // K lets it cover the most layers); the LM head reads the answer position, as a chat model answers.
   const policy = new LlmPolicy({
-    model, backend: getBackend(), trainableLayers: 1, head: 'lm', headInput: 'last', headNorm: false, seed: 0,
+    model, backend: getBackend(), trainableLayers: 1, head: 'lm', headInput: 'last', seed: 0,
     prompt: {
       ...(o.promptStyle !== undefined && { style: o.promptStyle }),
       ...(maxTokens !== null && { maxTokens }),
