@@ -7,6 +7,7 @@ import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerDemo, registerReproduce } from './reproduce.js';
 import { registerPretrain } from './pretrain.js';
+import { registerWorker } from './worker.js';
 
 const program = new Command();
 program
@@ -21,6 +22,7 @@ registerTrain(program);
 registerServe(program);
 registerReproduce(program);
 registerPretrain(program);
+registerWorker(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

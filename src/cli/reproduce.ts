@@ -15,6 +15,7 @@ import { PAPER_PROTOCOL, protocolAssets } from '../eval/protocol.js';
 import { checkWalkForwardBounds, parseWalkForwardSpec, type WalkForwardSpec } from '../eval/walk-forward.js';
 import { reproduce, type ExtraAgent, type ReproduceOptions, type ReproduceResult, type ReproduceTarget } from '../pipeline/reproduce.js';
 import { walkForward } from '../pipeline/walk-forward.js';
+import { checkRedis, parseRedisUrl, type QueueOptions, type QueueResults } from '../pipeline/queue.js';
 import { assetFromPath } from '../data/file-source.js';
 import { isIsoDate } from '../data/dates.js';
 import { renderMarkdown } from '../report/markdown.js';
@@ -102,6 +103,31 @@ async function runAndPrint(o: ReproduceOptions, run: () => Promise<ReproduceResu
   process.stdout.write(`\nfinished in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${files.join(', ')}\n`);
 }
 
+export function parseNonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number >= 0, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function queueUrlOption(v: string): string {
+  try { return parseRedisUrl(v); } catch (e) { throw new InvalidArgumentError((e as Error).message.replace(/^--queue: /, '')); }
+}
+
+/** The queue settings of a reproduce command line (none without --queue; its flags alone are errors). */
+export function queueOptions(opts: Record<string, unknown>, given: (name: string) => boolean): QueueOptions | undefined {
+  if (opts.queue === undefined) {
+    for (const [key, flag] of [['attempts', '--attempts'], ['backoff', '--backoff'], ['queueResults', '--queue-results']]) {
+      if (given(key!)) throw new Error(`${flag} applies only with --queue redis://HOST:PORT`);
+    }
+    return undefined;
+  }
+  if (given('workers')) throw new Error('--workers trains the runs here and --queue on `flag-trader worker` processes: give one or the other');
+  return {
+    url: opts.queue as string, attempts: opts.attempts as number, backoffMs: opts.backoff as number,
+    results: (opts.queueResults as QueueResults | undefined) ?? 'shared',
+  };
+}
+
 function walkForwardOption(v: string): WalkForwardSpec {
   try { return parseWalkForwardSpec(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 }
@@ -182,17 +208,23 @@ export function registerReproduce(program: Command): void {
     .option('--no-untrained', 'skip the untrained-LLM rows')
     .option('--bootstrap-resamples <n>', 'resamples of the Sharpe-difference bootstrap', parsePositiveInt, 2000)
     .option('--workers <n>', 'train the runs in this many processes at once (threads divided between them)', parsePositiveInt, 1)
+    .option('--queue <url>', 'train the runs on a BullMQ queue at redis://HOST:PORT, by `flag-trader worker` processes on any machines (docs/queue.md); evaluate and report here', queueUrlOption)
+    .option('--attempts <n>', 'with --queue: attempts per run before it is reported failed', parsePositiveInt, 3)
+    .option('--backoff <ms>', 'with --queue: delay before the first retry of a failed run, doubled at each further one', parseNonNegativeInt, 10_000)
+    .addOption(new Option('--queue-results <where>', 'with --queue: shared (workers write runs under --out, mounted at the same path everywhere) or redis (workers return each run\'s files through Redis)').choices(['shared', 'redis']))
     .option('--quiet', 'no progress lines');
   addPassThrough(cmd);
   addApiAgentOptions(cmd, 'api');
   cmd.action(async (opts: Record<string, unknown>) => {
+    const queue = queueOptions(opts, (name) => cmd.getOptionValueSource(name) === 'cli');
     const targets = reproduceTargets(opts);
+    if (queue) await checkRedis(queue.url); // before any planning: a wrong URL fails in seconds
     const p = progressLogger(Boolean(opts.quiet));
     const o: ReproduceOptions = {
       out: opts.out as string, title: 'FLAG-Trader reproduction', targets, seeds: opts.seeds as number[],
       base: baseConfig(opts, {}), mlpAblation: opts.mlpAblation as boolean, untrained: opts.untrained as boolean,
       baselines: opts.baselines as string[], extraAgents: zeroShotAgents(opts), workers: opts.workers as number,
-      bootstrapResamples: opts.bootstrapResamples as number,
+      bootstrapResamples: opts.bootstrapResamples as number, ...(queue && { queue }),
       notes: [opts.data !== undefined
         ? 'Protocol: train on the train window, evaluate the greedy policy on the test window.'
         : 'Protocol: train on each asset\'s train window, evaluate the greedy policy on its test window (INVESTOR-BENCH windows).'],

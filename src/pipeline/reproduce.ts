@@ -38,6 +38,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { runTrainJob, trainInParallel } from './train-pool.js';
 import { runDir, runId, trainJobOf, type RunSpec } from './run-spec.js';
+import { trainOnQueue, type QueueOptions } from './queue.js';
 
 export interface ReproduceTarget {
   asset: string;
@@ -84,6 +85,11 @@ export interface ReproduceOptions {
    * every run in this process, in turn). Results equal those of runs with the same thread count.
    */
   workers?: number;
+  /**
+   * Train the runs on a BullMQ queue instead (`reproduce --queue`): every run is a job for `flag-trader
+   * worker` processes on any machines (src/pipeline/queue.ts); evaluation and the report stay here.
+   */
+  queue?: QueueOptions;
   /** Also evaluate each run's untrained initial policy. */
   untrained: boolean;
   /** Rule baselines by registry name (Buy & Hold is always included). */
@@ -178,6 +184,19 @@ export function targetRunSpecs(opts: GridOptions, target: ReproduceTarget): RunS
     if (opts.mlpAblation) specs.push(spec('mlp', seed, targetConfig(opts, target, 'mlp', seed)));
   }
   return specs;
+}
+
+/**
+ * Train every run of a grid before the evaluation: on the queue when one is given (trainOnQueue), else
+ * in parallel worker processes (trainGridInParallel; nothing to do with one worker).
+ */
+export async function trainGrid(opts: GridOptions, specs: RunSpec[]): Promise<void> {
+  if (opts.queue) {
+    if ((opts.workers ?? 1) > 1) throw new Error('--workers trains here; with --queue the runs train on `flag-trader worker` processes: give one or the other');
+    await trainOnQueue(specs, opts.out, opts.queue, opts.log);
+    return;
+  }
+  await trainGridInParallel(opts, specs);
 }
 
 /**
@@ -309,10 +328,10 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceResult
     if (p) pointInTime.set(target.asset, p);
   }
 
-  // With several workers, every run of the grid first, in parallel; the loop below then finds them
+  // With several workers or a queue, every run of the grid first; the loop below then finds them
   // finished and only evaluates.
   const specs = new Map(opts.targets.map((t) => [t, targetRunSpecs(opts, t)] as const));
-  await trainGridInParallel(opts, [...specs.values()].flat());
+  await trainGrid(opts, [...specs.values()].flat());
 
   for (const target of opts.targets) {
     await trainTarget(opts, specs.get(target)!);

@@ -26,7 +26,7 @@ import { loadModelMeta } from '../model/load.js';
 import type { ReportInput, TrainingCurve, WalkForwardResult } from '../report/types.js';
 import { writeReport } from '../report/write.js';
 import {
-  evaluateTarget, pointInTimeLines, targetConfig, targetRunSpecs, trainGridInParallel, trainTarget, writeResults,
+  evaluateTarget, pointInTimeLines, targetConfig, targetRunSpecs, trainGrid, trainTarget, writeResults,
   type ReproduceOptions, type ReproduceResult, type ReproduceTarget,
 } from './reproduce.js';
 import type { RunSpec } from './run-spec.js';
@@ -120,7 +120,7 @@ function walkNote(a: WalkForwardAssetPlan, spec: WalkForwardSpec): string {
 export async function walkForward(opts: WalkForwardOptions): Promise<ReproduceResult> {
   const log = opts.log ?? (() => {});
   const plan = await planWalkForward(opts);
-  await trainGridInParallel(opts, plan.runs);
+  await trainGrid(opts, plan.runs);
 
   const results: WalkForwardResult[] = [];
   const training: TrainingCurve[] = [];

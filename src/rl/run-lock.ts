@@ -8,6 +8,11 @@
  * file, which fails when the lock exists). When it exists:
  *   - held by a process on this host that no longer exists (a kill, a crash): stale; it is taken over
  *     and the log says so;
+ *   - held for the same queue job (`job`, set by the grid's queue workers, src/pipeline/queue-worker.ts)
+ *     by a process on another host, or by a pid of this host that is now another process (it started
+ *     after the lock was taken): stale too. The queue hands a job to one worker at a time, and only once
+ *     its previous worker stopped renewing the job's lock in Redis (that worker stops its training when
+ *     it cannot renew), so the previous holder is gone or has stopped;
  *   - otherwise (the process is alive, or on another host where that cannot be checked): an error
  *     naming the holder's pid, host and start time.
  * Released (deleted, if it still holds this holder's token) on normal exit and on error, and by an
@@ -28,6 +33,8 @@ export interface LockInfo {
   started: string;
   token: string;
   command: string;
+  /** The queue job that holds the run (`<queue>/<job id>`), when a queue worker trains it. */
+  job?: string;
 }
 
 function errCode(e: unknown): string | undefined {
@@ -42,6 +49,32 @@ export function pidAlive(pid: number): boolean {
   } catch (e) {
     return errCode(e) !== 'ESRCH';
   }
+}
+
+/**
+ * Whether the process `pid` of this host provably started after `iso` (its start time from /proc, Linux
+ * only): a pid recorded before that is now another process. False when it cannot be told.
+ */
+export function pidStartedAfter(pid: number, iso: string): boolean {
+  const since = Date.parse(iso);
+  if (!Number.isFinite(since)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (start time in clock ticks after boot) counts from after the command name's closing ')'.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return false;
+    // USER_HZ is 100 on Linux; a 2 s margin covers the rounding of btime.
+    return btime * 1000 + ticks * 10 > since + 2000;
+  } catch {
+    return false;
+  }
+}
+
+/** The lock of run directory `dir` as it is now: null when there is none or it is not a valid lock. */
+export function readLock(dir: string): LockInfo | null {
+  const raw = readText(join(dir, LOCK_FILE));
+  return raw === null ? null : parseLock(raw);
 }
 
 function parseLock(text: string): LockInfo | null {
@@ -92,12 +125,15 @@ export class RunLock {
 
   /**
    * Take the lock of run directory `dir` (which must exist). `log` gets one line when a stale lock
-   * is taken over. Throws, naming the holder, when another live process holds it.
+   * is taken over. Throws, naming the holder, when another live process holds it. `job` names the
+   * queue job this process trains the run for (a lock left by an earlier attempt of the same job is
+   * taken over, see above).
    */
-  static acquire(dir: string, log: (message: string) => void = () => {}): RunLock {
+  static acquire(dir: string, log: (message: string) => void = () => {}, opts: { job?: string } = {}): RunLock {
     const path = join(dir, LOCK_FILE);
     const info: LockInfo = {
       pid: process.pid, host: hostname(), started: new Date().toISOString(), token: randomUUID(), command: process.argv.join(' '),
+      ...(opts.job !== undefined && { job: opts.job }),
     };
     const text = JSON.stringify(info, null, 2) + '\n';
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -109,6 +145,12 @@ export class RunLock {
         throw new Error(`${dir} may be in use: its lock file ${path} exists but is not a valid lock (expected JSON with pid, host, started, token); if no training of ${dir} is running, delete ${path}`);
       }
       const who = `pid ${holder.pid} on host ${holder.host}, started ${holder.started}${holder.command ? ` (${holder.command})` : ''}`;
+      if (opts.job !== undefined && holder.job === opts.job && (holder.host !== info.host || !pidAlive(holder.pid) || pidStartedAfter(holder.pid, holder.started))) {
+        if (readText(path) !== raw) continue;
+        try { unlinkSync(path); } catch (e) { if (errCode(e) !== 'ENOENT') throw e; }
+        log(`note: taking over the lock ${path} of an earlier attempt of queue job ${opts.job}: ${who} (the queue gave the job to this worker after that one stopped renewing it)`);
+        continue;
+      }
       if (holder.host !== info.host) {
         throw new Error(`${dir} is locked by another process: ${who}; it runs on another host, so whether it is still alive cannot be checked from here. Wait for it to finish; if it is gone, delete ${path}`);
       }

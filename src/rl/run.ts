@@ -75,6 +75,8 @@ export interface TrainRunOptions {
   onUpdate?: (metrics: UpdateMetrics) => void;
   /** Notes (resume details, code changes), one line each. */
   log?: (message: string) => void;
+  /** The queue job this training is for (`<queue>/<job id>`), recorded in train.lock (src/rl/run-lock.ts). */
+  lockJob?: string;
 }
 
 export interface TrainRunResult {
@@ -144,6 +146,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
   // The run's lock, from before its first write to its end (also on errors; 'exit' covers process.exit).
   let lock: RunLock | null = null;
   const releaseLock = () => lock?.release();
+  const lockOpts = opts.lockJob !== undefined ? { job: opts.lockJob } : {};
   process.on('exit', releaseLock);
   try {
     let config: TrainConfig;
@@ -151,7 +154,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     let manifest: Manifest | null = null;
     if (opts.resume) {
       // Taken before anything is read, so that a second training of a running run fails at once.
-      if (existsSync(configPath)) lock = RunLock.acquire(out, log);
+      if (existsSync(configPath)) lock = RunLock.acquire(out, log, lockOpts);
       previous = readRunRecord(out, log);
       manifest = readManifest(out);
       config = previous.config;
@@ -217,7 +220,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
       }
     } else {
       mkdirSync(out, { recursive: true });
-      lock = RunLock.acquire(out, log);
+      lock = RunLock.acquire(out, log, lockOpts);
       // Another process may have started a run here while this one was loading.
       if (existsSync(configPath)) throw new Error(`${out} already holds a run (${configPath}); resume it with --resume ${out} or choose another --out`);
       files = ManifestWriter.fresh(out);
