@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// One-time (and idempotent) set-up: npm dependencies, the native kernel addon, the TypeScript build.
+// One-time (and idempotent) set-up: npm dependencies, the native kernel addon, the TypeScript build, and
+// with --tests (scripts/run-tests.mjs passes it) Debian's redis-server for the queue tests.
 // Each step runs only when its output is missing or stale, so `npm start` / `npm test` are cheap after the first run.
 import { execSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync, readdirSync } from 'node:fs';
@@ -42,4 +43,22 @@ if (!existsSync(stamp) || statSync(stamp).mtimeMs < srcTime) {
   log('compiling TypeScript');
   run('npx tsc -p tsconfig.json');
   run(`node -e "require('fs').writeFileSync('dist/.build-stamp', String(Date.now()))"`);
+}
+
+// 4. With --tests: Debian's redis-server for the queue tests (test/queue.test.ts), when it is missing and we
+// can install it (root + apt-get); otherwise those tests skip, saying why.
+function onPath(cmd) {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, cmd)));
+}
+if (process.argv.includes('--tests') && !process.env.FLAG_TRADER_REDIS_SERVER && !onPath('redis-server')
+  && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  log('installing Debian redis-server for the queue tests');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let inst = spawnSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: ['ignore', 'ignore', 'ignore'], env });
+  if (inst.status !== 0) {
+    // A fresh machine has no package lists yet.
+    const upd = spawnSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    inst = upd.status === 0 ? spawnSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: ['ignore', 'ignore', 'inherit'], env }) : upd;
+  }
+  if (inst.status !== 0) log('redis-server could not be installed; the queue tests will be skipped');
 }

@@ -28,7 +28,7 @@ test('run lock: a lock of an earlier attempt of the same queue job is taken over
   const lock = RunLock.acquire(dir, (m) => notes.push(m), { job: JOB });
   assert.equal(readLock(dir)!.job, JOB);
   assert.equal(readLock(dir)!.pid, process.pid);
-  assert.match(notes.join('\n'), new RegExp(`taking over the lock .*${LOCK_FILE} of an earlier attempt of queue job ${JOB.replace(/\./g, '\\.')}: pid 4242 on host elsewhere\\.example`));
+  assert.match(notes.join('\n'), new RegExp(`taking over the lock .*${LOCK_FILE} left by an earlier attempt of queue job ${JOB.replace(/\./g, '\\.')}, which the queue has given to this worker since: pid 4242 on host elsewhere\\.example`));
   lock.release();
   assert.ok(!existsSync(join(dir, LOCK_FILE)));
 

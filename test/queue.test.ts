@@ -207,13 +207,33 @@ test('queue: a worker killed mid-run (SIGKILL with its child): another worker ta
   const b = startWorker(redis.url, fast);
   await grid;
   await b.waitFor(/SYNTH\/llm-seed1: resumed in/);
-  assert.ok(b.lines.some((l) => /taking over the lock .*train\.lock of an earlier attempt of queue job/.test(l)), b.lines.join('\n'));
+  assert.ok(b.lines.some((l) => /taking over the lock .*train\.lock left by an earlier attempt of queue job/.test(l)), b.lines.join('\n'));
   assert.ok(b.lines.some((l) => /resuming .* from update [24] of 6/.test(l)), b.lines.join('\n'));
   assertSameRuns(targetRunSpecs(options(out, [1], { mlpAblation: false }), TARGET), out, REF);
   const r = (await jobsOf(redis.url, name)).find((x) => x.id === 'SYNTH/llm-seed1')!;
   assert.equal(r.status, 'resumed');
   assert.match(r.worker, new RegExp(`:${b.proc.pid}$`));
   await b.stop();
+});
+
+test('queue --queue-results redis: the worker trains in its --work-dir and returns the run through Redis; the enqueuer writes it', { skip, timeout: 120_000 }, async () => {
+  redis ??= await RedisServer.start();
+  await reference();
+  const out = join(TMP, 'via-redis');
+  const work = join(TMP, 'work');
+  const name = queueNameFor(out, 'redis');
+  assert.notEqual(name, queueNameFor(out, 'shared'));
+  const w = startWorker(redis.url, ['--queue-name', name, '--work-dir', work]);
+  await w.waitFor(/serving queue/);
+  const logs: string[] = [];
+  await reproduce(options(out, [1], { mlpAblation: false, queue: { url: redis.url, pollMs: 200, results: 'redis' }, log: (m) => logs.push(m) }));
+  const specs = targetRunSpecs(options(out, [1], { mlpAblation: false }), TARGET);
+  assertSameRuns(specs, out, REF);
+  assertSameRuns(specs, join(work, name), REF);
+  assert.ok(logs.some((l) => l.includes('SYNTH/llm-seed1: completed (trained on ') && l.includes(`files written to ${runDir(out, 'SYNTH/llm-seed1')}`)), logs.join('\n'));
+  const q = new Queue(name, { connection: { url: redis.url } });
+  try { assert.equal(await q.getJob('SYNTH/llm-seed1'), undefined, 'removed once its files were written'); } finally { await q.close(); }
+  await w.stop();
 });
 
 test('queue: a failing run is retried --attempts times, then reported with its error; the CLI exits non-zero naming it', { skip, timeout: 120_000 }, async () => {

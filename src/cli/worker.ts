@@ -47,5 +47,6 @@ export function registerWorker(program: Command): void {
         process.on('SIGINT', () => stop('SIGINT'));
         process.on('SIGTERM', () => stop('SIGTERM'));
       });
+      process.exit(0); // connections that a Redis outage left half-open must not keep the process alive
     });
 }

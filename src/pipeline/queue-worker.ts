@@ -162,7 +162,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
     } catch (e) {
       if (closing && token && ((e as { putBack?: boolean }).putBack || abort.signal.aborted)) {
         // Stopped by SIGINT/SIGTERM: back to waiting for another worker, without using up an attempt.
-        await job.moveToWait(token).catch(() => {});
+        await withTimeout(job.moveToWait(token), 5000).catch(() => {});
         log(`${id}: put back to waiting`);
         throw new WaitingError();
       }
@@ -225,11 +225,18 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
       closing = true;
       clearInterval(discovery);
       for (const r of renewed.values()) r.abort.abort('the worker is stopping');
-      await Promise.all([...workers.values()].map((w) => w.close().catch(() => {})));
+      // A Redis that does not answer must not keep the worker from stopping: then force the close.
+      await Promise.all([...workers.values()].map((w) => withTimeout(w.close(), 10_000).catch(() => withTimeout(w.close(true), 2000)).catch(() => {})));
       clearInterval(watchdog);
       registry.disconnect();
     },
   };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
 }
 
 /**

@@ -40,7 +40,7 @@ import { codeVersion } from '../rl/provenance.js';
 import { RUN_FILES } from '../rl/run.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { runDir, type RunSpec } from './run-spec.js';
-import type { TrainJobStatus } from './train-pool.js';
+import { checkRunIdentity, type TrainJobStatus } from './train-pool.js';
 
 /** Where finished runs go: the shared run root, or back through Redis to the enqueuer's run root. */
 export type QueueResults = 'shared' | 'redis';
@@ -123,6 +123,8 @@ export function redisClient(url: string, fast = false): Redis {
 /** Connect to Redis at `url` and ping it, or fail within `timeoutMs` with an error naming the URL. */
 export async function checkRedis(url: string, timeoutMs = 5000): Promise<void> {
   const client = redisClient(url, true);
+  let cause: Error | null = null; // the socket's error (ECONNREFUSED, ENOTFOUND...) says more than the command's
+  client.on('error', (e: Error) => { cause ??= e; });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -130,7 +132,8 @@ export async function checkRedis(url: string, timeoutMs = 5000): Promise<void> {
       new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs); }),
     ]);
   } catch (e) {
-    throw new Error(`cannot reach Redis at ${showUrl(url)}: ${(e as Error).message || String(e)}`);
+    const why = (cause as Error | null)?.message || (e as Error).message || String(e);
+    throw new Error(`cannot reach Redis at ${showUrl(url)}: ${why}`);
   } finally {
     clearTimeout(timer);
     client.disconnect();
@@ -300,7 +303,10 @@ export class GridQueue {
     const s: EnqueueSummary = { queue: this.name, finished: [], added: [], present: [], retried: [] };
     // The LLM runs, the longest, first (BullMQ hands out waiting jobs in the order they were added).
     for (const spec of [...specs.filter((x) => x.config.policy === 'llm'), ...specs.filter((x) => x.config.policy !== 'llm')]) {
-      if (runFinished(runDir(this.runRoot, spec.id))) { s.finished.push(spec.id); continue; }
+      const dir = runDir(this.runRoot, spec.id);
+      if (runFinished(dir)) { s.finished.push(spec.id); continue; }
+      // The workers never see this folder with results 'redis': a run of other settings in it is refused here.
+      if (this.results === 'redis') checkRunIdentity({ dir, config: spec.config, label: spec.id });
       s[await this.add(spec)].push(spec.id);
     }
     return s;
@@ -358,7 +364,9 @@ export async function trainOnQueue(specs: RunSpec[], runRoot: string, opts: Queu
           }
           const attempt = `attempt ${Math.min(job.attemptsMade + 1, q.attempts)} of ${q.attempts}`;
           // An attempt failed since the last poll (the job may be waiting or training again already).
-          if (job.attemptsMade > (attemptsSeen.get(id) ?? 0) && state !== 'failed') show(id, `attempt ${job.attemptsMade} failed: ${job.failedReason}; retrying`);
+          if (job.attemptsMade > (attemptsSeen.get(id) ?? 0) && job.failedReason && ['waiting', 'delayed', 'active', 'prioritized'].includes(state)) {
+            show(id, `attempt ${job.attemptsMade} failed: ${job.failedReason}; retrying`);
+          }
           attemptsSeen.set(id, job.attemptsMade);
           if (state === 'completed') {
             const r = job.returnvalue;

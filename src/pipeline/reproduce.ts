@@ -15,6 +15,11 @@
  * checkpoint is resumed, and the report is rewritten after every asset (atomically), so a killed
  * reproduction continues where it stopped.
  *
+ * Where the runs train (trainGrid): in this process one after another, in `workers` child processes,
+ * or, with `queue`, as BullMQ jobs for `flag-trader worker` processes on any machines
+ * (src/pipeline/queue.ts, docs/queue.md); all three run the same job code (runTrainJob) and give the
+ * same runs, which this process then evaluates.
+ *
  * Point-in-time: before any training, every target's test window is checked against the model's text
  * cutoff (src/rl/point-in-time.ts; the LLM rows read the model, the MLP rows do not); the report notes
  * the cutoff, and warns about each window that overlaps it (allow_text_overlap).

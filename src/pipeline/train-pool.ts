@@ -7,8 +7,7 @@
  * stay on disk, so calling again continues where it stopped.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainConfig } from '../rl/config.js';
@@ -27,6 +26,16 @@ export type TrainJobStatus = 'reused' | 'resumed' | 'trained';
 /** The fields that make a run what its folder says it is (its id): reused or resumed runs must match them. */
 const IDENTITY: Array<keyof TrainConfig> = ['policy', 'seed', 'data', 'format', 'ticker', 'price_column', 'train_start', 'train_end', 'test_start', 'test_end'];
 
+/** Throws, naming the differences, when the job's folder holds a run (config.json) of another policy, seed, data file or window. */
+export function checkRunIdentity(job: Pick<TrainJob, 'dir' | 'config' | 'label'>): void {
+  if (!existsSync(join(job.dir, RUN_FILES.config))) return;
+  const had = readRunRecord(job.dir).config;
+  const differ = IDENTITY.filter((k) => JSON.stringify(had[k]) !== JSON.stringify(job.config[k]));
+  if (differ.length > 0) {
+    throw new Error(`${job.dir} holds another run than ${job.label}: ${differ.map((k) => `${k} ${JSON.stringify(had[k])} there, ${JSON.stringify(job.config[k])} here`).join('; ')}; choose another --out or remove the folder`);
+  }
+}
+
 /**
  * Train the job's run, or resume it (a folder with config.json but no final policy), or leave it (a
  * finished run). A folder holding a run of another policy, seed, data file or window is an error
@@ -36,11 +45,7 @@ export async function runTrainJob(job: TrainJob, hooks: { log?: (m: string) => v
   const log = hooks.log ?? (() => {});
   const lock = job.lockJob !== undefined ? { lockJob: job.lockJob } : {};
   if (existsSync(join(job.dir, RUN_FILES.config))) {
-    const had = readRunRecord(job.dir).config;
-    const differ = IDENTITY.filter((k) => JSON.stringify(had[k]) !== JSON.stringify(job.config[k]));
-    if (differ.length > 0) {
-      throw new Error(`${job.dir} holds another run than ${job.label}: ${differ.map((k) => `${k} ${JSON.stringify(had[k])} there, ${JSON.stringify(job.config[k])} here`).join('; ')}; choose another --out or remove the folder`);
-    }
+    checkRunIdentity(job);
     if (existsSync(join(job.dir, RUN_FILES.policy))) {
       log(`${job.label}: reusing the finished run in ${job.dir}`);
       return 'reused';
@@ -73,13 +78,13 @@ export interface SpawnedTrainJob {
  * progress; aborting `signal` kills the child at once (SIGKILL: it keeps no state worth saving that
  * its last checkpoint does not hold; its train.lock is then stale, and the next taker takes it over).
  */
-export function spawnTrainJob(job: TrainJob, opts: { signal?: AbortSignal; onEvent?: (e: TrainEvent) => void; dir?: string } = {}): SpawnedTrainJob {
-  const tmp = opts.dir ?? mkdtempSync(join(tmpdir(), 'flag-trader-job-'));
-  const file = join(tmp, `job-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify(job));
+export function spawnTrainJob(job: TrainJob, opts: { signal?: AbortSignal; onEvent?: (e: TrainEvent) => void } = {}): SpawnedTrainJob {
   const t0 = Date.now();
-  // The parent's loader flags (tsx when running from source) carry over to the child.
-  const child = spawn(process.execPath, [...process.execArgv, WORKER, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The job goes in on stdin (no file to leave behind when this process is killed). The parent's
+  // loader flags (tsx when running from source) carry over to the child.
+  const child = spawn(process.execPath, [...process.execArgv, WORKER, '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => { /* the child's exit says why */ });
+  child.stdin.end(JSON.stringify(job));
   let err = '';
   let out = '';
   let status: TrainJobStatus | null = null;
@@ -104,8 +109,6 @@ export function spawnTrainJob(job: TrainJob, opts: { signal?: AbortSignal; onEve
     child.on('close', (code, signal) => {
       opts.signal?.removeEventListener('abort', kill);
       onLine(out);
-      rmSync(file, { force: true });
-      if (!opts.dir) rmSync(tmp, { recursive: true, force: true });
       const seconds = (Date.now() - t0) / 1000;
       if (code === 0 && status) resolve({ status, seconds });
       else if (opts.signal?.aborted) reject(new Error(`${job.label}: stopped (${String(opts.signal.reason ?? 'aborted')})`));
@@ -118,12 +121,11 @@ export function spawnTrainJob(job: TrainJob, opts: { signal?: AbortSignal; onEve
 
 export async function trainInParallel(jobs: TrainJob[], workers: number, log: (m: string) => void = () => {}): Promise<void> {
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a positive integer, got ${workers}`);
-  const tmp = mkdtempSync(join(tmpdir(), 'flag-trader-pool-'));
   const failures: string[] = [];
   let next = 0;
   const runOne = async (job: TrainJob): Promise<void> => {
     try {
-      const { seconds } = await spawnTrainJob(job, { dir: tmp }).done;
+      const { seconds } = await spawnTrainJob(job).done;
       log(`${job.label}: trained in ${seconds.toFixed(0)} s`);
     } catch (e) {
       failures.push((e as Error).message);
@@ -135,10 +137,6 @@ export async function trainInParallel(jobs: TrainJob[], workers: number, log: (m
       await runOne(jobs[i]!);
     }
   };
-  try {
-    await Promise.all(Array.from({ length: Math.min(workers, jobs.length) }, lane));
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  await Promise.all(Array.from({ length: Math.min(workers, jobs.length) }, lane));
   if (failures.length) throw new Error(`training failed: ${failures.join('; ')}`);
 }

@@ -3,7 +3,7 @@
  * queue workers (`flag-trader worker`, src/pipeline/queue-worker.ts): the runs of a grid are
  * independent, so N processes with 1/N of the threads each keep every core busy (small models use one
  * core poorly through BLAS threads). Usage (spawned by spawnTrainJob, train-pool.ts):
- *   node [loader flags] train-worker.js JOB_JSON_FILE
+ *   node [loader flags] train-worker.js JOB_JSON_FILE      (or `-`: the JSON on stdin)
  * where the file holds a TrainJob ({ dir, config, label, lockJob? }). The job runs through runTrainJob,
  * the same code as a run in the parent process: finished runs are left alone, started ones resumed,
  * new ones trained from the config; each run's result is the same as a run in the parent process with
@@ -17,8 +17,7 @@
  * the run's lock; its last checkpoint is where the run resumes.
  */
 import { readFileSync } from 'node:fs';
-import { parseTrainConfig } from '../rl/config.js';
-import { runShape } from '../rl/config.js';
+import { parseTrainConfig, runShape } from '../rl/config.js';
 import { runTrainJob, type TrainEvent, type TrainJob } from './train-pool.js';
 
 function emit(e: TrainEvent): void {
@@ -27,9 +26,9 @@ function emit(e: TrainEvent): void {
 
 async function main(): Promise<void> {
   const [jobFile] = process.argv.slice(2);
-  if (!jobFile) throw new Error('usage: train-worker JOB_JSON_FILE');
-  const raw = JSON.parse(readFileSync(jobFile, 'utf8')) as TrainJob;
-  const config = parseTrainConfig(raw.config, jobFile);
+  if (!jobFile) throw new Error('usage: train-worker JOB_JSON_FILE (or - for stdin)');
+  const raw = JSON.parse(readFileSync(jobFile === '-' ? 0 : jobFile, 'utf8')) as TrainJob;
+  const config = parseTrainConfig(raw.config, jobFile === '-' ? `the job of ${raw.label}` : jobFile);
   const updates = runShape(config).numUpdates;
   const parent = process.ppid;
   const status = await runTrainJob({ dir: raw.dir, label: raw.label, config, ...(raw.lockJob !== undefined && { lockJob: raw.lockJob }) }, {

@@ -148,7 +148,7 @@ export class RunLock {
       if (opts.job !== undefined && holder.job === opts.job && (holder.host !== info.host || !pidAlive(holder.pid) || pidStartedAfter(holder.pid, holder.started))) {
         if (readText(path) !== raw) continue;
         try { unlinkSync(path); } catch (e) { if (errCode(e) !== 'ENOENT') throw e; }
-        log(`note: taking over the lock ${path} of an earlier attempt of queue job ${opts.job}: ${who} (the queue gave the job to this worker after that one stopped renewing it)`);
+        log(`note: taking over the lock ${path} left by an earlier attempt of queue job ${opts.job}, which the queue has given to this worker since: ${who}`);
         continue;
       }
       if (holder.host !== info.host) {
