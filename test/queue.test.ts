@@ -3,8 +3,9 @@
 // grid trained by two workers is bit-identical to the local grid; a worker killed mid-run (SIGKILL, its
 // training child with it) leaves a job that another worker takes after the stall interval and resumes
 // from the checkpoint, with the same final results; a failing run is retried, then reported (the CLI
-// exits non-zero naming it); a Redis that restarts empty loses no finished run (walk-forward); and the
-// CLI's errors for bad URLs and unreachable Redis.
+// exits non-zero naming it), while the other run comes back through Redis (--queue-results redis); a
+// Redis that restarts empty loses no finished run (walk-forward); and the CLI's errors for bad URLs and
+// unreachable Redis.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -216,49 +217,38 @@ test('queue: a worker killed mid-run (SIGKILL with its child): another worker ta
   await b.stop();
 });
 
-test('queue --queue-results redis: the worker trains in its --work-dir and returns the run through Redis; the enqueuer writes it', { skip, timeout: 120_000 }, async () => {
-  redis ??= await RedisServer.start();
-  await reference();
-  const out = join(TMP, 'via-redis');
-  const work = join(TMP, 'work');
-  const name = queueNameFor(out, 'redis');
-  assert.notEqual(name, queueNameFor(out, 'shared'));
-  const w = startWorker(redis.url, ['--queue-name', name, '--work-dir', work]);
-  await w.waitFor(/serving queue/);
-  const logs: string[] = [];
-  await reproduce(options(out, [1], { mlpAblation: false, queue: { url: redis.url, pollMs: 200, results: 'redis' }, log: (m) => logs.push(m) }));
-  const specs = targetRunSpecs(options(out, [1], { mlpAblation: false }), TARGET);
-  assertSameRuns(specs, out, REF);
-  assertSameRuns(specs, join(work, name), REF);
-  assert.ok(logs.some((l) => l.includes('SYNTH/llm-seed1: completed (trained on ') && l.includes(`files written to ${runDir(out, 'SYNTH/llm-seed1')}`)), logs.join('\n'));
-  const q = new Queue(name, { connection: { url: redis.url } });
-  try { assert.equal(await q.getJob('SYNTH/llm-seed1'), undefined, 'removed once its files were written'); } finally { await q.close(); }
-  await w.stop();
-});
-
-test('queue: a failing run is retried --attempts times, then reported with its error; the CLI exits non-zero naming it', { skip, timeout: 120_000 }, async () => {
+test('queue: a failing run is retried --attempts times, then reported with its error (the CLI exits non-zero naming it); with --queue-results redis the other run comes back through Redis', { skip, timeout: 120_000 }, async () => {
   redis ??= await RedisServer.start();
   await reference();
   const out = join(TMP, 'fail');
-  // The MLP run's folder holds the start of seed 2's run: every attempt fails on it (the other run trains).
-  mkdirSync(runDir(out, 'SYNTH/mlp-seed1'), { recursive: true });
-  for (const f of [RUN_FILES.config, RUN_FILES.manifest]) cpSync(join(runDir(REF, 'SYNTH/mlp-seed2'), f), join(runDir(out, 'SYNTH/mlp-seed1'), f));
-  const w = startWorker(redis.url, ['--queue-name', queueNameFor(out)]);
+  const work = join(TMP, 'work');
+  const name = queueNameFor(out, 'redis');
+  assert.notEqual(name, queueNameFor(out, 'shared'));
+  // In the worker's own folder, the MLP run holds a broken config.json: every attempt fails on it.
+  const broken = runDir(join(work, name), 'SYNTH/mlp-seed1');
+  mkdirSync(broken, { recursive: true });
+  writeFileSync(join(broken, RUN_FILES.config), 'garbage');
+  const w = startWorker(redis.url, ['--queue-name', name, '--work-dir', work]);
   const config = join(TMP, 'fail-config.json');
   writeFileSync(config, JSON.stringify(BASE));
-  const r = await runCli([MAIN, 'reproduce', '--data', 'synthetic', '--seeds', '1', '--config', config, '--out', out,
-    '--baselines', '', '--bootstrap-resamples', '20', '--no-untrained', '--queue', redis.url, '--attempts', '2', '--backoff', '100']);
+  const r = await runCli([MAIN, 'reproduce', '--data', 'synthetic', '--seeds', '1', '--config', config, '--out', out, '--baselines', '', '--bootstrap-resamples', '20',
+    '--no-untrained', '--queue', redis.url, '--queue-results', 'redis', '--attempts', '2', '--backoff', '100']);
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /SYNTH\/mlp-seed1: attempt 1 failed: .*holds another run than SYNTH\/mlp-seed1: seed 2 there, 1 here.*; retrying/);
-  assert.match(r.stderr, /flag-trader: 1 of 2 runs failed on queue flag-trader\.fail\.[0-9a-f]{12}: SYNTH\/mlp-seed1: .*holds another run than SYNTH\/mlp-seed1: seed 2 there, 1 here.* \(after 2 attempts\)/);
-  assert.ok(existsSync(join(runDir(out, 'SYNTH/llm-seed1'), RUN_FILES.policy)), 'the other run trained');
-  await w.waitFor(/SYNTH\/mlp-seed1: failed: .*holds another run/);
-  await new Promise((r) => setTimeout(r, 200));
+  assert.match(r.stderr, /SYNTH\/mlp-seed1: attempt 1 failed: .*mlp-seed1\/config\.json: .*not valid JSON; retrying/);
+  assert.match(r.stderr, /flag-trader: 1 of 2 runs failed on queue flag-trader\.fail\.[0-9a-f]{12}: SYNTH\/mlp-seed1: .*mlp-seed1\/config\.json: .*not valid JSON \(after 2 attempts\)/);
+  await w.waitFor(/SYNTH\/mlp-seed1: failed: /);
+  await new Promise((res) => setTimeout(res, 200));
   assert.equal(w.lines.filter((l) => /SYNTH\/mlp-seed1: failed:/.test(l)).length, 2, w.lines.join('\n'));
-  // Enqueued again, the failed job gets fresh attempts.
-  const q = new GridQueue(redis.url, out);
+  // The LLM run trained in the worker's folder and came back through Redis into the run root; its job is gone.
+  const llm = targetRunSpecs(options(out, [1], { mlpAblation: false }), TARGET);
+  assertSameRuns(llm, out, REF);
+  assertSameRuns(llm, join(work, name), REF);
+  assert.match(r.stderr, new RegExp(`SYNTH/llm-seed1: completed \\(trained on \\S+ in \\d+ s\\); files written to ${runDir(out, 'SYNTH/llm-seed1')}`));
+  // Enqueued again, the failed job gets fresh attempts; the finished run is not enqueued.
+  const q = new GridQueue(redis.url, out, { results: 'redis' });
   try {
     await w.stop();
+    assert.equal(await q.queue.getJob('SYNTH/llm-seed1'), undefined, 'removed once its files were written');
     const s = await q.enqueue(targetRunSpecs(options(out, [1]), TARGET));
     assert.deepEqual([s.finished, s.retried], [['SYNTH/llm-seed1'], ['SYNTH/mlp-seed1']]);
     await q.queue.obliterate({ force: true });
