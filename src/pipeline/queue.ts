@@ -372,7 +372,13 @@ export async function trainOnQueue(specs: RunSpec[], runRoot: string, opts: Queu
             const r = job.returnvalue;
             const how = `${r.status} on ${r.worker} in ${r.seconds.toFixed(0)} s${r.codeDiffers ? `; note: ${r.codeDiffers}` : ''}`;
             if (q.results === 'redis') {
-              writeReturnedRun(dir, r);
+              try {
+                writeReturnedRun(dir, r);
+              } catch (e) {
+                failures.set(id, `the job completed on ${r.worker}, but its files could not be written here: ${(e as Error).message}`);
+                finish(id, `failed: ${failures.get(id)}`);
+                continue;
+              }
               await job.remove();
               finish(id, `completed (${how}); files written to ${dir}`);
             } else if (runFinished(dir)) {
