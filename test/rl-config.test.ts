@@ -26,7 +26,7 @@ test('PAPER_PPO holds the paper\'s PPO settings; the defaults are the measured o
   assert.equal(c.trainable_layers, 2);
   assert.equal(c.policy_head, 'linear');
   assert.equal(c.head_input, 'mean');
-  assert.equal(c.head_norm, 'running');
+  assert.equal(c.head_norm, 'global');
   assert.equal(c.prompt_style, 'compact');
   assert.equal(c.prompt_max_tokens, 1024);
   assert.equal(c.start, 'random');

@@ -191,9 +191,9 @@ test('PPO on the LLM: KL to the reference grows from 0; a stopped and resumed ru
     assert.equal(rec.policy.kind, 'llm');
     const saved = tensorsOf(join(full, RUN_FILES.policy));
     assert.ok(Object.keys(saved).includes('model.layers.3.mlp.down_proj.weight'), 'HF names for the trainable layer');
-    // head_norm running (the default): its statistics travel with the weights; every rollout step was
+    // head_norm global (the default): its statistics travel with the weights; every rollout step was
     // counted (the last rollout's vectors wait for a fold that a next rollout would make).
-    assert.equal(config.head_norm, 'running');
+    assert.equal(config.head_norm, 'global');
     const counted = saved['head_norm.count']![0]! + saved['head_norm.pending_count']![0]!;
     assert.ok(counted >= config.total_timesteps && saved['head_norm.count']![0]! > 0, `head_norm counts ${saved['head_norm.count']} + ${saved['head_norm.pending_count']}`);
 

@@ -23,23 +23,29 @@ export interface TrainJob {
 
 export type TrainJobStatus = 'reused' | 'resumed' | 'trained';
 
-/** The fields that make a run what its folder says it is (its id): reused or resumed runs must match them. */
-const IDENTITY: Array<keyof TrainConfig> = ['policy', 'seed', 'data', 'format', 'ticker', 'price_column', 'train_start', 'train_end', 'test_start', 'test_end'];
+/**
+ * Settings that do not change what a run computes: they may differ when a run is reused or resumed
+ * (a queue worker sets its own thread count). Every other training setting must match, so that a
+ * folder trained with other settings is never reported as this run.
+ */
+const RUNTIME_ONLY: ReadonlySet<string> = new Set(['threads', 'checkpoint_every', 'prefix_cache_mb']);
 
-/** Throws, naming the differences, when the job's folder holds a run (config.json) of another policy, seed, data file or window. */
+/** Throws, naming the differences, when the job's folder holds a run (config.json) trained with other settings (policy, seed, data, window, model, PPO values...). */
 export function checkRunIdentity(job: Pick<TrainJob, 'dir' | 'config' | 'label'>): void {
   if (!existsSync(join(job.dir, RUN_FILES.config))) return;
-  const had = readRunRecord(job.dir).config;
-  const differ = IDENTITY.filter((k) => JSON.stringify(had[k]) !== JSON.stringify(job.config[k]));
+  const had = readRunRecord(job.dir).config as Record<string, unknown>;
+  const want = job.config as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(had), ...Object.keys(want)])].filter((k) => !RUNTIME_ONLY.has(k));
+  const differ = keys.filter((k) => JSON.stringify(had[k]) !== JSON.stringify(want[k]));
   if (differ.length > 0) {
-    throw new Error(`${job.dir} holds another run than ${job.label}: ${differ.map((k) => `${k} ${JSON.stringify(had[k])} there, ${JSON.stringify(job.config[k])} here`).join('; ')}; choose another --out or remove the folder`);
+    throw new Error(`${job.dir} holds another run than ${job.label}: ${differ.map((k) => `${k} ${JSON.stringify(had[k])} there, ${JSON.stringify(want[k])} here`).join('; ')}; choose another --out or remove the folder`);
   }
 }
 
 /**
  * Train the job's run, or resume it (a folder with config.json but no final policy), or leave it (a
- * finished run). A folder holding a run of another policy, seed, data file or window is an error
- * naming the difference, never silently reused.
+ * finished run). A folder holding a run trained with other settings is an error naming the
+ * differences, never silently reused.
  */
 export async function runTrainJob(job: TrainJob, hooks: { log?: (m: string) => void; onUpdate?: (m: { update: number }) => void } = {}): Promise<TrainJobStatus> {
   const log = hooks.log ?? (() => {});
