@@ -37,7 +37,7 @@ process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
 const BASE = {
   model: 'random:tiny', trainable_layers: 1, prompt_style: 'compact', prompt_max_tokens: 600, head_input: 'last',
   total_timesteps: 120, num_steps: 20, minibatch_size: 20, gradient_accumulation_steps: 4, update_epochs: 1, checkpoint_every: 2,
-  lookback: 10, max_episode_steps: 20, mlp_hidden: [16, 16], synthetic_days: 200, threads: 0,
+  lookback: 10, max_episode_steps: 20, mlp_hidden: [16, 16], synthetic_days: 200, threads: 1,
 };
 // As `reproduce --data synthetic` makes it.
 const TARGET: ReproduceTarget = { asset: 'SYNTH', data: 'synthetic', format: 'auto', ticker: null, priceColumn: null, annualization: { ...ANNUALIZATIONS.stock }, train: null, test: null };
