@@ -12,7 +12,7 @@ import { Option, type Command } from 'commander';
 import { getBackend, type BackendChoice } from '../kernels/index.js';
 import type { Backend } from '../kernels/backend.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
-import { DEFAULT_TRAINABLE_LAYERS, LlamaModel, parameterCounts } from '../model/llama.js';
+import { DEFAULT_TRAINABLE_LAYERS, LlamaModel, eosIds, parameterCounts } from '../model/llama.js';
 import { describeFamily } from '../model/families.js';
 import { Rng } from '../util/rng.js';
 import { modelBenchCommand } from '../../bench/model.js';
@@ -125,7 +125,7 @@ export function registerModel(program: Command, io: CommandIo = STDIO): void {
       const tok = loaded.tokenizer;
       const text = o.chat ? tok.applyChatTemplate([{ role: 'user', content: o.prompt }]) : o.prompt;
       const ids = tok.encode(text);
-      const stopIds = [...new Set([tok.eosId, ...(loaded.config.eos_token_id === undefined ? [] : [loaded.config.eos_token_id])])];
+      const stopIds = [...new Set([tok.eosId, ...eosIds(loaded.config)])];
       const res = m.generate(ids, {
         maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, stopIds,
         ...(o.temperature > 0 ? { rng: new Rng(o.seed) } : {}),

@@ -86,7 +86,7 @@ export interface SharedPrefix {
 export interface GenerateOptions extends SamplingOptions {
   /** Default 64. */
   maxNewTokens?: number;
-  /** Generation stops after emitting one of these (included in the output). Default: eos_token_id. */
+  /** Generation stops after emitting one of these (included in the output). Default: every EOS id of the config (eosIds). */
   stopIds?: number[];
 }
 
@@ -104,6 +104,11 @@ export interface ParameterCounts {
   /** Trainable for the given K: K layers + final norm (heads not included). */
   trainable: number;
   trainableLayers: number;
+}
+
+/** The config's end ids: all of a list (eos_token_ids), else eos_token_id, else none. */
+export function eosIds(c: LlamaConfig): number[] {
+  return c.eos_token_ids ? [...c.eos_token_ids] : c.eos_token_id === undefined ? [] : [c.eos_token_id];
 }
 
 export function parameterCounts(c: LlamaConfig, K: number): ParameterCounts {
@@ -227,7 +232,7 @@ export class LlamaModel {
     if (need > this.config.max_position_embeddings) {
       throw new Error(`prompt (${promptIds.length} tokens) + ${maxNew} new tokens exceed max_position_embeddings ${this.config.max_position_embeddings}`);
     }
-    const stop = new Set(opts.stopIds ?? (this.config.eos_token_id === undefined ? [] : [this.config.eos_token_id]));
+    const stop = new Set(opts.stopIds ?? eosIds(this.config));
     const tokens: number[] = [];
     if (maxNew === 0) return { tokens, finish: 'length' };
     const cache = this.newCache();

@@ -213,7 +213,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   saveModelFolder(o.out, loaded.config, loaded.weights);
   writeTokenizerFiles(o.out, loaded.tokenizer, loaded.spec);
   writeFileAtomic(join(o.out, 'generation_config.json'), `${JSON.stringify({
-    bos_token_id: loaded.config.bos_token_id, eos_token_id: loaded.config.eos_token_id, pad_token_id: loaded.config.pad_token_id,
+    bos_token_id: loaded.config.bos_token_id, eos_token_id: loaded.config.eos_token_ids ?? loaded.config.eos_token_id, pad_token_id: loaded.config.pad_token_id,
   }, null, 2)}\n`);
   const syntheticSeeds = o.sources.filter((s): s is Extract<CorpusSource, { kind: 'synthetic' }> => s.kind === 'synthetic').map((s) => s.seed);
   writeFileAtomic(join(trainDir, 'corpus.json'), `${JSON.stringify({ sources: o.sources, ...corpusInfo }, null, 2)}\n`);
