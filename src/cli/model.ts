@@ -2,16 +2,24 @@
  * Model commands:
  *   flag-trader model info --model M [--json]           config, parameter counts, backend
  *   flag-trader model forward --model M --ids 1,2,3     last-position logits over the full vocabulary
+ *   flag-trader model merge --model M --adapter DIR --out OUT   a LoRA adapter folded into the weights
  *   flag-trader generate --model M --prompt TEXT        greedy or sampled continuation (--chat: the chat template)
  *   flag-trader bench [--json]                          the model benchmark (bench/model.ts)
  *   flag-trader bench-train [--json] [--compare]        the PPO training-loop benchmark (bench/train.ts)
  * M is a model folder, a Hub id, or random:<config> (seeded random weights; --model-seed, as in
- * `train`; --weights-seed is its old name, still accepted).
+ * `train`; --weights-seed is its old name, still accepted). `--adapter DIR` (a PEFT LoRA folder)
+ * merges that adapter into the weights as they load, everywhere a model is loaded here.
  */
 import { Option, type Command } from 'commander';
 import { getBackend, type BackendChoice } from '../kernels/index.js';
 import type { Backend } from '../kernels/backend.js';
-import { loadModel, type LoadedModel } from '../model/load.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel, saveModelFolder, writeTokenizerFiles, type LoadedModel } from '../model/load.js';
+import { LORA_MODULE_NAMES } from '../model/lora.js';
+import { MODEL_META_FILE } from '../model/meta.js';
+import type { FloatDtype } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { DEFAULT_TRAINABLE_LAYERS, LlamaModel, eosIds, parameterCounts } from '../model/llama.js';
 import { describeFamily } from '../model/families.js';
 import { Rng } from '../util/rng.js';
@@ -26,6 +34,7 @@ interface CommonOpts {
   /** The deprecated name of --model-seed. */
   weightsSeed?: number;
   tokenizer?: string;
+  adapter?: string;
   backend: BackendChoice;
   threads?: number;
   trainableLayers?: number;
@@ -37,6 +46,7 @@ function addCommon(cmd: Command): Command {
     .option('--model-seed <n>', 'seed of the random weights (random: specs; default 0)', seedOption('--model-seed'))
     .addOption(new Option('--weights-seed <n>', 'deprecated name of --model-seed').argParser(seedOption('--weights-seed')).hideHelp())
     .option('--tokenizer <path>', 'tokenizer.json (or a folder with one) instead of the model\'s own')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) merged into the weights as they load')
     .option('--backend <name>', 'compute backend: native, typescript or auto', backendChoice, 'auto')
     .option('--threads <n>', 'threads for BLAS and the fused kernels (default: all cores)', positiveInt('--threads'));
 }
@@ -50,7 +60,7 @@ function modelSeed(o: CommonOpts): number {
 }
 
 async function open(o: CommonOpts): Promise<{ loaded: LoadedModel; backend: Backend; model: LlamaModel }> {
-  const loaded = await loadModel(o.model, { seed: modelSeed(o), ...(o.tokenizer ? { tokenizerPath: o.tokenizer } : {}) });
+  const loaded = await loadModel(o.model, { seed: modelSeed(o), ...(o.tokenizer ? { tokenizerPath: o.tokenizer } : {}), ...(o.adapter !== undefined && { adapter: o.adapter }) });
   const backend = getBackend(o.backend);
   if (o.threads !== undefined) backend.setThreads(o.threads);
   const L = loaded.config.num_hidden_layers;
@@ -70,6 +80,16 @@ export function modelInfo(loaded: LoadedModel, backend: Backend, K: number): Rec
     tokenizer: { kind: loaded.tokenizer.kind, vocabSize: loaded.tokenizer.vocabSize },
     backend: { name: backend.name, threads: backend.getThreads() },
   };
+}
+
+/**
+ * A merged model's folder: config.json, model.safetensors, the tokenizer's files and the base model's
+ * flag_trader.json (its text cutoff still applies to what the merged model has read).
+ */
+export function writeMergedModel(out: string, loaded: LoadedModel, dtype: FloatDtype = 'F32'): void {
+  saveModelFolder(out, loaded.config, loaded.weights, { dtype });
+  writeTokenizerFiles(out, loaded);
+  if (loaded.dir !== null && existsSync(join(loaded.dir, MODEL_META_FILE))) writeFileAtomic(join(out, MODEL_META_FILE), readFileSync(join(loaded.dir, MODEL_META_FILE)));
 }
 
 function fmtCount(n: number): string {
@@ -110,6 +130,17 @@ export function registerModel(program: Command, io: CommandIo = STDIO): void {
       if (o.json) { io.out(JSON.stringify({ logits: Array.from(logits) }) + '\n'); return; }
       const top = Array.from(logits, (v, i) => [i, v] as const).sort((a, b) => b[1] - a[1]).slice(0, 10);
       io.out(`top logits at position ${o.ids.length - 1}:\n${top.map(([i, v]) => `  ${String(i).padStart(6)}  ${v.toFixed(4)}`).join('\n')}\n`);
+    });
+
+  addCommon(model.command('merge').description('fold a LoRA adapter into the weights (W + alpha/r * B A) and write a Hugging Face model folder'))
+    .requiredOption('--out <dir>', 'the model folder to write (config.json, model.safetensors, tokenizer files)')
+    .addOption(new Option('--dtype <dtype>', 'storage dtype of the weights').choices(['F32', 'BF16', 'F16']).default('F32'))
+    .action(async (o: CommonOpts & { out: string; dtype: FloatDtype }) => {
+      if (o.adapter === undefined) throw new Error('model merge: --adapter DIR is required (the PEFT LoRA folder to fold in)');
+      const loaded = await loadModel(o.model, { seed: modelSeed(o), ...(o.tokenizer ? { tokenizerPath: o.tokenizer } : {}), adapter: o.adapter });
+      writeMergedModel(o.out, loaded, o.dtype);
+      const a = loaded.adapter!;
+      io.out(`merged ${o.adapter} (r ${a.spec.r}, alpha ${a.spec.alpha}, ${a.spec.targets.map((t) => LORA_MODULE_NAMES[t]).join(', ')} on layers ${a.spec.layers.join(', ')}) into ${loaded.spec}: wrote ${o.out} (${o.dtype})\n`);
     });
 
   addCommon(program.command('generate').description('continue a prompt with the model (greedy unless --temperature > 0)'))

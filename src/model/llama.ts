@@ -25,6 +25,8 @@ import { layerActs, layerBackward, layerForward, type Dims, type LayerActs } fro
 import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache, type FrozenPrefix } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 import type { Param } from './param.js';
+import { copyLora, loraDims, loraScale, loraTensorName, validateLoraSpec, zerosLikeLora, type LoraAdapter } from './lora.js';
+import type { LayerLora } from './layer.js';
 
 /**
  * Trainable top layers when a model, a model command or a benchmark is given none: the paper's
@@ -41,12 +43,23 @@ export interface LlamaModelOptions {
   prefixCacheBytes?: number;
   /** Use this prefix cache (e.g. shared with a model of the same frozen weights). */
   prefixCache?: PrefixCache;
+  /**
+   * LoRA adapters (src/model/lora.ts) on layers among the top K: every base weight of the model is
+   * then frozen, and the trainable parameters (params(), grads) are the adapters' A and B, under
+   * PEFT's names. The model works on these arrays (no copy). The frozen-prefix cache covers the
+   * layers below the top K, so K = L - (lowest adapted layer) lets it reach furthest.
+   */
+  lora?: LoraAdapter;
 }
 
 /** Gradients of the trainable parameters, shaped like them. */
 export interface TrainableGrads {
-  layers: LayerWeights[];  // the K trainable layers, bottom to top
-  norm: Float32Array;      // [C] model.norm.weight
+  /** The K trainable layers, bottom to top; null with LoRA (the base weights are frozen). */
+  layers: LayerWeights[] | null;
+  /** [C] model.norm.weight; null with LoRA. */
+  norm: Float32Array | null;
+  /** With LoRA: the adapters' gradients (same layers and maps); null otherwise. */
+  lora: LoraAdapter | null;
 }
 
 /** What trainableForward saves for trainableBackward. */
@@ -136,6 +149,8 @@ export class LlamaModel {
   readonly frozenTokens = { computed: 0, reused: 0 };
   /** The same for the trainable layers' inference with a prefix cache (topForward). */
   readonly topTokens = { computed: 0, reused: 0 };
+  /** The LoRA adapters the model runs with (their arrays are the trainable parameters), or null. */
+  readonly lora: LoraAdapter | null;
 
   private gradsBuf: TrainableGrads | null = null;
   private readonly pool = new BufferPool();      // inference work buffers
@@ -154,6 +169,21 @@ export class LlamaModel {
     }
     this.K = K;
     this.frozenLayers = this.L - K;
+    this.lora = opts.lora ?? null;
+    if (this.lora) {
+      validateLoraSpec(this.lora.spec, config);
+      const low = this.lora.spec.layers[0]!;
+      if (low < this.frozenLayers) {
+        throw new Error(`LoRA adapters on layer ${low} lie below the top ${K} layers (${this.frozenLayers}..${this.L - 1}): the frozen-prefix cache would skip them; give trainableLayers >= ${this.L - low}`);
+      }
+      for (const l of this.lora.spec.layers) {
+        const layer = this.lora.layers.get(l);
+        for (const t of this.lora.spec.targets) {
+          const p = layer?.[t], { in: I, out: O } = loraDims(config, t), r = this.lora.spec.r;
+          if (!p || p.A.length !== r * I || p.B.length !== O * r) throw new Error(`LoRA: layer ${l} ${t} needs A [${r}, ${I}] and B [${O}, ${r}]`);
+        }
+      }
+    }
     this.dims = {
       C: config.hidden_size, F: config.intermediate_size, H: config.num_attention_heads,
       KVH: config.num_key_value_heads, D: config.head_dim, eps: config.rms_norm_eps, qkNorm: config.qk_norm === true,
@@ -263,8 +293,9 @@ export class LlamaModel {
     for (let l = lo; l < hi; l++) {
       const n = l === hi - 1 ? nLast : T;
       const y = this.pool.get((l - lo) % 2 === 0 ? 'resA' : 'resB', n * C);
-      const a = layerActs(this.pool, this.dims, T, n, past, x, cache.k[l - lo]!, cache.v[l - lo]!, y);
-      layerForward(this.backend, this.dims, this.weights.layers[l]!, a, this.rope);
+      const lora = this.loraOf(l);
+      const a = layerActs(this.pool, this.dims, T, n, past, x, cache.k[l - lo]!, cache.v[l - lo]!, y, lora);
+      layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora);
       x = y;
     }
     cache.length = past + T;
@@ -430,8 +461,9 @@ export class LlamaModel {
         k.set(opts.prefix.acts.layers[j]!.kAll.subarray(0, S * KVD));
         v.set(opts.prefix.acts.layers[j]!.vAll.subarray(0, S * KVD));
       }
-      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C));
-      layerForward(this.backend, this.dims, this.weights.layers[this.frozenLayers + j]!, a, this.rope);
+      const l = this.frozenLayers + j, lora = this.loraOf(l);
+      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C), lora);
+      layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora);
       layers.push(a);
       x = a.y;
     }
@@ -470,8 +502,9 @@ export class LlamaModel {
     let dy = this.backPool.get('prefixTop', acts.n * C).fill(0);
     for (let j = this.K - 1; j >= 0; j--) {
       const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', S * C);
-      layerBackward(this.backend, this.dims, this.weights.layers[this.frozenLayers + j]!, grads.layers[j]!, acts.layers[j]!, this.rope, dy, dx, this.backPool,
-        { extraDk: prefix.dK[j]!, extraDv: prefix.dV[j]! });
+      const l = this.frozenLayers + j;
+      layerBackward(this.backend, this.dims, this.layerWeights(l), grads.layers?.[j] ?? null, acts.layers[j]!, this.rope, dy, dx, this.backPool,
+        { extraDk: prefix.dK[j]!, extraDv: prefix.dV[j]! }, this.loraOf(l, grads));
       dy = dx;
     }
   }
@@ -490,14 +523,14 @@ export class LlamaModel {
     const be = this.backend;
     const top = acts.layers[this.K - 1]!;
     let dy = this.backPool.get('res0', n * C);
-    be.rmsnormBackward(dy, grads.norm, dHidden, top.y, this.weights.norm, acts.normRstd, n, C);
+    be.rmsnormBackward(dy, grads.norm ?? this.backPool.get('normSink', C).fill(0), dHidden, top.y, this.weights.norm, acts.normRstd, n, C);
     const prefix = acts.prefix;
     for (let j = this.K - 1; j >= 0; j--) {
       const a = acts.layers[j]!;
       const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', a.T * C);
       const l = this.frozenLayers + j;
-      layerBackward(be, this.dims, this.weights.layers[l]!, grads.layers[j]!, a, this.rope, dy, dx, this.backPool,
-        prefix ? { pastDk: prefix.dK[j]!, pastDv: prefix.dV[j]! } : {});
+      layerBackward(be, this.dims, this.layerWeights(l), grads.layers?.[j] ?? null, a, this.rope, dy, dx, this.backPool,
+        prefix ? { pastDk: prefix.dK[j]!, pastDv: prefix.dV[j]! } : {}, this.loraOf(l, grads));
       dy = dx;
     }
     return dy;
@@ -510,38 +543,58 @@ export class LlamaModel {
   }
 
   createGrads(): TrainableGrads {
+    if (this.lora) return { layers: null, norm: null, lora: zerosLikeLora(this.lora) };
     const layers = this.weights.layers.slice(this.frozenLayers).map((lw) => {
       const g = {} as LayerWeights;
       for (const key of this.layerKeys) g[key] = new Float32Array(lw[key]!.length);
       return g;
     });
-    return { layers, norm: new Float32Array(this.dims.C) };
+    return { layers, norm: new Float32Array(this.dims.C), lora: null };
   }
 
   zeroGrads(): void {
     for (const p of this.params()) p.grad.fill(0);
   }
 
-  /** The trainable parameters with HF names, their data (the live weights) and gradients. */
+  /**
+   * The trainable parameters with their data (the live weights) and gradients: the top K layers and
+   * the final norm under HF names, or with LoRA the adapters' A and B under PEFT's names
+   * (base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight), layer by layer, map by map.
+   */
   params(): Param[] {
     const g = this.grads();
-    const shapes = layerShapes(this.config);
     const out: Param[] = [];
+    if (this.lora) {
+      const { spec } = this.lora;
+      for (const l of spec.layers) {
+        for (const t of spec.targets) {
+          const { in: I, out: O } = loraDims(this.config, t);
+          const w = this.lora.layers.get(l)![t]!, d = g.lora!.layers.get(l)![t]!;
+          out.push({ name: loraTensorName(l, t, 'A'), shape: [spec.r, I], data: w.A, grad: d.A });
+          out.push({ name: loraTensorName(l, t, 'B'), shape: [O, spec.r], data: w.B, grad: d.B });
+        }
+      }
+      return out;
+    }
+    const shapes = layerShapes(this.config);
     for (let j = 0; j < this.K; j++) {
       const l = this.frozenLayers + j;
       for (const key of this.layerKeys) {
-        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key]!, data: this.weights.layers[l]![key]!, grad: g.layers[j]![key]! });
+        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key]!, data: this.weights.layers[l]![key]!, grad: g.layers![j]![key]! });
       }
     }
-    out.push({ name: 'model.norm.weight', shape: [this.dims.C], data: this.weights.norm, grad: g.norm });
+    out.push({ name: 'model.norm.weight', shape: [this.dims.C], data: this.weights.norm, grad: g.norm! });
     return out;
   }
 
   /**
    * A model whose trainable weights are a COPY of this one's (e.g. the frozen reference policy for
-   * a KL penalty); frozen weights, embedding, backend and prefix cache are shared.
+   * a KL penalty); frozen weights, embedding, backend and prefix cache are shared. With LoRA the
+   * adapters are copied and every base weight is shared.
    */
   snapshot(): LlamaModel {
+    const opts = { trainableLayers: this.K, prefixCache: this.prefixCache };
+    if (this.lora) return new LlamaModel(this.config, this.weights, this.backend, { ...opts, lora: copyLora(this.lora) });
     const w = this.weights;
     const layers = w.layers.map((lw, l) => {
       if (l < this.frozenLayers) return lw;
@@ -549,8 +602,20 @@ export class LlamaModel {
       for (const key of this.layerKeys) c[key] = lw[key]!.slice();
       return c;
     });
-    return new LlamaModel(this.config, { embed: w.embed, layers, norm: w.norm.slice(), lmHead: w.lmHead },
-      this.backend, { trainableLayers: this.K, prefixCache: this.prefixCache });
+    return new LlamaModel(this.config, { embed: w.embed, layers, norm: w.norm.slice(), lmHead: w.lmHead }, this.backend, opts);
+  }
+
+  /** Layer l's weights as the layer functions read them (float32). */
+  private layerWeights(l: number): LayerWeights {
+    return this.weights.layers[l]!;
+  }
+
+  /** Layer l's adapters as the layer functions take them (with their gradients from `grads`), or undefined. */
+  private loraOf(l: number, grads?: TrainableGrads): LayerLora | undefined {
+    const w = this.lora?.layers.get(l);
+    if (!w) return undefined;
+    const g = grads?.lora?.layers.get(l);
+    return { r: this.lora!.spec.r, scale: loraScale(this.lora!.spec), w, ...(g && { g }) };
   }
 
   /** Bytes of the model's own work buffers (activations of inference and backward, caches). */

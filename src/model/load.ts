@@ -8,6 +8,9 @@
 // A folder (or Hub model) may also hold flag_trader.json (src/model/meta.ts): our metadata, whose
 // text_cutoff the point-in-time guard reads; it joins the fingerprint only when present.
 // The byte-level tokenizer stands in only for random specs without a tokenizer.json.
+// With `adapter` (a PEFT LoRA folder, src/model/lora.ts) the adapter is merged into the loaded weights
+// (W + alpha/r * B A, mergeLora) and its files join the fingerprint: the result is the model that
+// `flag-trader model merge` writes, so both give bit-identical logits.
 //
 // Tensor checks: every tensor of tensorManifest(config) must be present with its shape. Extra tensors
 // are an error, except two known-harmless cases: rotary inv_freq buffers (model.layers.N.self_attn.
@@ -29,6 +32,8 @@ import { ByteTokenizer, BYTE_VOCAB_SIZE, loadHfTokenizer, type TextTokenizer } f
 import { projectModelDir } from './project-models.js';
 import { CHAT_TEMPLATE_FILE, downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
 import { MODEL_META_FILE, readModelMeta, type ModelMeta } from './meta.js';
+import { byteTokenizerConfigJson, byteTokenizerJson } from './byte-tokenizer-json.js';
+import { mergeLoraLayer, readLoraAdapter, type LoadedLoraAdapter, type LoraSpec } from './lora.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readJson } from '../util/read-json.js';
 
@@ -45,6 +50,8 @@ export interface LoadOptions {
   tokenizerPath?: string;
   /** Progress lines (downloads). */
   log?: (message: string) => void;
+  /** A PEFT LoRA adapter folder merged into the weights as they load (see the module comment). */
+  adapter?: string;
 }
 
 export interface LoadedModel {
@@ -59,17 +66,38 @@ export interface LoadedModel {
   meta: ModelMeta | null;
   /** Last date of the pretraining text (meta.text_cutoff); null when not recorded. */
   textCutoff: string | null;
+  /** The folder holding the tokenizer's files (tokenizer.json, ...); null for the built-in byte tokenizer. */
+  tokenizerDir: string | null;
+  /** The model folder read (a local, shipped or downloaded folder); null for random weights. */
+  dir: string | null;
+  /** The LoRA adapter merged into the weights (LoadOptions.adapter), or absent. */
+  adapter?: { dir: string; spec: LoraSpec; baseModel: string | null; fingerprint: string };
 }
 
 export const HARMLESS_EXTRA_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
 
 export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const loaded = await loadBase(spec, opts);
+  return opts.adapter === undefined ? loaded : withMergedAdapter(loaded, readLoraAdapter(opts.adapter, loaded.config));
+}
+
+/**
+ * `loaded` with a LoRA adapter merged into its weights IN PLACE (W += alpha/r * B A) and the
+ * adapter's files added to its fingerprint.
+ */
+export function withMergedAdapter(loaded: LoadedModel, adapter: LoadedLoraAdapter): LoadedModel {
+  for (const l of adapter.spec.layers) mergeLoraLayer(loaded.config, adapter.spec, adapter.layers.get(l)!, loaded.weights.layers[l]!);
+  const fingerprint = createHash('sha256').update(`${loaded.fingerprint}\nadapter ${adapter.fingerprint}\n`).digest('hex');
+  return { ...loaded, fingerprint, adapter: { dir: adapter.dir, spec: adapter.spec, baseModel: adapter.baseModel, fingerprint: adapter.fingerprint } };
+}
+
+async function loadBase(spec: string, opts: LoadOptions): Promise<LoadedModel> {
   if (spec.startsWith('random:')) return loadRandom(spec, opts);
   const shipped = existsSync(spec) ? null : projectModelDir(spec);
-  if (shipped) return { ...loadModelFolder(shipped, opts), spec, source: 'folder' };
+  if (shipped) return { ...loadModelFolder(shipped, opts), spec, source: 'folder', dir: shipped };
   if (existsSync(spec)) {
     if (!statSync(spec).isDirectory()) throw new Error(`${spec}: expected a model folder (config.json, *.safetensors, tokenizer.json), got a file`);
-    return { ...loadModelFolder(spec, opts), spec, source: 'folder' };
+    return { ...loadModelFolder(spec, opts), spec, source: 'folder', dir: spec };
   }
   const hub = parseHubId(spec);
   if (!hub) {
@@ -81,7 +109,7 @@ export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<L
     ...(opts.hubUrl !== undefined ? { hubUrl: opts.hubUrl } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   });
-  return { ...loadModelFolder(snap.dir, opts), spec, source: 'hub' };
+  return { ...loadModelFolder(snap.dir, opts), spec, source: 'hub', dir: snap.dir };
 }
 
 /**
@@ -142,7 +170,10 @@ function loadRandom(spec: string, opts: LoadOptions): LoadedModel {
   h.update(`config ${canonicalConfigJson(config)}\n`);
   h.update(`random seed ${seed}\n`);
   h.update(`tokenizer ${tokenizerHash}\n`);
-  return { config, weights, tokenizer, spec, source: 'random', fingerprint: h.digest('hex'), meta: null, textCutoff: null };
+  return {
+    config, weights, tokenizer, spec, source: 'random', fingerprint: h.digest('hex'), meta: null, textCutoff: null,
+    tokenizerDir: tokPath === undefined ? null : tokenizerFolder(tokPath), dir: null,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +197,31 @@ export function sha256File(path: string): string {
   return h.digest('hex');
 }
 
+/** The folder of a tokenizer.json path (or the folder itself). */
+function tokenizerFolder(pathOrDir: string): string {
+  return existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? pathOrDir : dirname(pathOrDir);
+}
+
+/**
+ * Write a loaded model's tokenizer into a model folder: the byte tokenizer as tokenizer.json and
+ * tokenizer_config.json, an HF tokenizer by copying its tokenizer.json, tokenizer_config.json and
+ * chat_template.jinja (those present).
+ */
+export function writeTokenizerFiles(dir: string, loaded: Pick<LoadedModel, 'tokenizer' | 'tokenizerDir' | 'spec'>): void {
+  if (loaded.tokenizer.kind === 'bytes') {
+    writeFileAtomic(join(dir, 'tokenizer.json'), `${JSON.stringify(byteTokenizerJson())}\n`);
+    writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify(byteTokenizerConfigJson(), null, 2)}\n`);
+    return;
+  }
+  const from = loaded.tokenizerDir;
+  if (from === null) throw new Error(`${loaded.spec}: the tokenizer's files are unknown; cannot write them into ${dir}`);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', CHAT_TEMPLATE_FILE]) {
+    const src = join(from, f);
+    if (existsSync(src) && resolve(src) !== resolve(join(dir, f))) writeFileAtomic(join(dir, f), readFileSync(src));
+  }
+  if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error(`${loaded.spec}: cannot find the tokenizer.json to copy into ${dir}`);
+}
+
 function loadTokenizerAt(pathOrDir: string): { tokenizer: TextTokenizer; hash: string } {
   const file = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? join(pathOrDir, 'tokenizer.json') : pathOrDir;
   if (!existsSync(file)) throw new Error(`${file}: tokenizer file not found`);
@@ -186,7 +242,7 @@ function checkTokenizerFits(tok: TextTokenizer, config: LlamaConfig, where: stri
 }
 
 /** Load config, weights and tokenizer of a model folder (no spec bookkeeping). */
-export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = {}): Omit<LoadedModel, 'spec' | 'source'> {
+export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = {}): Omit<LoadedModel, 'spec' | 'source' | 'dir'> {
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${dir}: model folder has no config.json`);
   const config = parseLlamaConfig(readJson(configPath, 'model config'), configPath);
@@ -209,7 +265,7 @@ export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = 
   h.update(`tokenizer ${tokenizerHash}\n`);
   // Only when present, so folders without it keep the fingerprints their runs recorded.
   if (meta) h.update(`meta ${sha256File(join(dir, MODEL_META_FILE))}\n`);
-  return { config, weights, tokenizer, fingerprint: h.digest('hex'), meta, textCutoff: meta?.text_cutoff ?? null };
+  return { config, weights, tokenizer, fingerprint: h.digest('hex'), meta, textCutoff: meta?.text_cutoff ?? null, tokenizerDir: tokenizerFolder(tokPath) };
 }
 
 /** The safetensors files of a folder: model.safetensors, else the shards of the index (as HF picks them). */
