@@ -120,3 +120,22 @@ test('lora_layers all: adapters on every layer, the frozen part is just the embe
   assert.deepEqual(p.model.lora!.spec.layers, [0, 1, 2, 3]);
   assert.equal(p.params().length, 4 * 2 + 4);
 });
+
+test('frozen_dtype bfloat16: top-K and LoRA runs train over bf16 frozen weights, record it in the fingerprint, and resume bit-identically', { timeout: 300_000 }, withTmp('bf16-run-', async (dir) => {
+  for (const over of [{ adapter: 'none', lora_r: 8, lora_alpha: 16, lora_target_modules: ['q_proj', 'v_proj'], trainable_layers: 1 }, {}]) {
+    const config = parseTrainConfig({ ...LORA_RUN, ...over, frozen_dtype: 'bfloat16', total_timesteps: 16 }, 'test');
+    const p = await createPolicy(config) as LlmPolicy;
+    const f32 = await createPolicy({ ...config, frozen_dtype: 'float32' }) as LlmPolicy;
+    assert.notEqual(p.fingerprint, f32.fingerprint);
+    assert.ok(p.model.weights.embed instanceof Uint16Array && p.model.weights.layers[0]!.q instanceof Uint16Array);
+    assert.equal(p.model.weights.layers[3]!.q instanceof Float32Array, config.adapter === 'none', 'the top layer stays float32 only when it trains');
+    assert.ok(p.model.weightBytes() < f32.model.weightBytes());
+    const full = join(dir, `full-${config.adapter}`), cut = join(dir, `cut-${config.adapter}`);
+    await runTraining({ out: full, config });
+    await runTraining({ out: cut, config, stopAfter: 1 });
+    await runTraining({ out: cut, resume: true });
+    assert.deepEqual(metricsOf(cut), metricsOf(full));
+    assert.deepEqual(tensorsOf(join(cut, RUN_FILES.policy)), tensorsOf(join(full, RUN_FILES.policy)));
+  }
+  assert.throws(() => parseTrainConfig({ policy: 'mlp', frozen_dtype: 'bfloat16' }, 'test'), /frozen_dtype bfloat16 applies only to policy llm/);
+}));

@@ -17,7 +17,8 @@
  */
 import type { Backend } from '../kernels/backend.js';
 import type { LlamaConfig } from './config.js';
-import { LAYER_TENSOR_NAMES, layerKeys, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { LAYER_TENSOR_KIND, LAYER_TENSOR_NAMES, layerKeys, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { Bf16Scratch, rowsAsFloat32, storedBytes, type FrozenDtype, type StoredTensor } from './bf16.js';
 import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
@@ -134,6 +135,24 @@ export function parameterCounts(c: LlamaConfig, K: number): ParameterCounts {
   return { total, embedding, lmHead, perLayer, trainable: K * perLayer + c.hidden_size, trainableLayers: K };
 }
 
+/**
+ * Bytes of a model's weights as stored: float32 throughout, or with frozenDtype bfloat16 the embedding /
+ * LM head and the linear weights of every layer below the top `float32Layers` at 2 bytes (norms and
+ * biases stay float32), as loadModel stores them (LoadOptions.frozenDtype).
+ */
+export function weightStorageBytes(c: LlamaConfig, frozenDtype: FrozenDtype, float32Layers = 0): number {
+  const shapes = layerShapes(c);
+  let linear = 0, other = 0;
+  for (const key of layerKeys(c)) {
+    const n = shapes[key]!.reduce((a, b) => a * b, 1);
+    if (LAYER_TENSOR_KIND[key] === 'linear') linear += n; else other += n;
+  }
+  const L = c.num_hidden_layers, top = Math.min(L, Math.max(0, float32Layers));
+  const matrices = c.vocab_size * c.hidden_size * (c.tie_word_embeddings ? 1 : 2);
+  const half = frozenDtype === 'bfloat16' ? 2 : 4;
+  return half * (matrices + (L - top) * linear) + 4 * (top * linear + L * other + c.hidden_size);
+}
+
 export class LlamaModel {
   readonly L: number;
   /** Trainable top layers. */
@@ -151,6 +170,8 @@ export class LlamaModel {
   readonly topTokens = { computed: 0, reused: 0 };
   /** The LoRA adapters the model runs with (their arrays are the trainable parameters), or null. */
   readonly lora: LoraAdapter | null;
+  /** Per layer: every tensor is float32 (no expansion needed). */
+  private readonly float32Layer: boolean[];
 
   private gradsBuf: TrainableGrads | null = null;
   private readonly pool = new BufferPool();      // inference work buffers
@@ -159,7 +180,7 @@ export class LlamaModel {
   private readonly frozenWork: KVCache;          // frozenForward's working KV
   private topWork: KVCache | undefined;          // topForward's working KV (created on first use)
 
-  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights, readonly backend: Backend,
+  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights<StoredTensor>, readonly backend: Backend,
     opts: LlamaModelOptions = {}) {
     validateModel(config, weights);
     this.L = config.num_hidden_layers;
@@ -170,6 +191,11 @@ export class LlamaModel {
     this.K = K;
     this.frozenLayers = this.L - K;
     this.lora = opts.lora ?? null;
+    this.float32Layer = weights.layers.map((lw) => layerKeys(config).every((key) => lw[key] instanceof Float32Array));
+    if (!this.lora) {
+      const packed = this.float32Layer.findIndex((f32, l) => l >= this.frozenLayers && !f32);
+      if (packed >= 0) throw new Error(`layer ${packed} is trainable (top ${K} layers) but its weights are stored in bfloat16: trainable weights must be float32 (load the model with its top ${K} layers in float32)`);
+    }
     if (this.lora) {
       validateLoraSpec(this.lora.spec, config);
       const low = this.lora.spec.layers[0]!;
@@ -196,8 +222,8 @@ export class LlamaModel {
     this.frozenWork = new KVCache(this.frozenLayers, kvd);
   }
 
-  /** The output projection [V, C]: lm_head, or the embedding when tied. */
-  get lmHead(): Float32Array {
+  /** The output projection [V, C]: lm_head, or the embedding when tied (bf16 bits when stored so). */
+  get lmHead(): StoredTensor {
     return this.weights.lmHead ?? this.weights.embed;
   }
 
@@ -235,7 +261,18 @@ export class LlamaModel {
     const V = this.config.vocab_size;
     checkRow(hiddenRow, C);
     const out = new Float32Array(V);
-    this.backend.sgemv(false, V, C, 1, this.lmHead, C, hiddenRow, 0, out);
+    const W = this.lmHead;
+    if (W instanceof Float32Array) {
+      this.backend.sgemv(false, V, C, 1, W, C, hiddenRow, 0, out);
+      return out;
+    }
+    // bf16: blocks of rows expanded into scratch, each block's logits one product.
+    const rows = Math.max(1, Math.floor(LM_HEAD_BLOCK_VALUES / C));
+    const block = this.pool.get('lmHeadBlock', Math.min(rows, V) * C);
+    for (let r0 = 0; r0 < V; r0 += rows) {
+      const r1 = Math.min(V, r0 + rows);
+      this.backend.sgemv(false, r1 - r0, C, 1, rowsAsFloat32(W, C, r0, r1, block), C, hiddenRow, 0, out.subarray(r0, r1));
+    }
     return out;
   }
 
@@ -248,7 +285,7 @@ export class LlamaModel {
     for (let i = 0; i < tokenIds.length; i++) {
       const id = tokenIds[i]!;
       this.checkTokenId(id, `tokenIds[${i}]`);
-      this.backend.sgemv(false, 1, C, 1, W.subarray(id * C, (id + 1) * C), C, hiddenRow, 0, out.subarray(i, i + 1));
+      this.backend.sgemv(false, 1, C, 1, rowsAsFloat32(W, C, id, id + 1, this.pool.get('lmHeadRow', C)), C, hiddenRow, 0, out.subarray(i, i + 1));
     }
     return out;
   }
@@ -308,7 +345,8 @@ export class LlamaModel {
     const E = this.weights.embed;
     for (let t = 0; t < ids.length; t++) {
       const id = ids[t]!;
-      out.set(E.subarray(id * C, (id + 1) * C), t * C);
+      if (E instanceof Float32Array) out.set(E.subarray(id * C, (id + 1) * C), t * C);
+      else rowsAsFloat32(E, C, id, id + 1, out.subarray(t * C, (t + 1) * C));
     }
     return out;
   }
@@ -580,7 +618,7 @@ export class LlamaModel {
     for (let j = 0; j < this.K; j++) {
       const l = this.frozenLayers + j;
       for (const key of this.layerKeys) {
-        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key]!, data: this.weights.layers[l]![key]!, grad: g.layers![j]![key]! });
+        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key]!, data: this.weights.layers[l]![key] as Float32Array, grad: g.layers![j]![key]! });
       }
     }
     out.push({ name: 'model.norm.weight', shape: [this.dims.C], data: this.weights.norm, grad: g.norm! });
@@ -598,16 +636,34 @@ export class LlamaModel {
     const w = this.weights;
     const layers = w.layers.map((lw, l) => {
       if (l < this.frozenLayers) return lw;
-      const c = {} as LayerWeights;
-      for (const key of this.layerKeys) c[key] = lw[key]!.slice();
+      const c = {} as LayerWeights<StoredTensor>;
+      for (const key of this.layerKeys) (c as unknown as Record<LayerKey, StoredTensor>)[key] = lw[key]!.slice();
       return c;
     });
     return new LlamaModel(this.config, { embed: w.embed, layers, norm: w.norm.slice(), lmHead: w.lmHead }, this.backend, opts);
   }
 
-  /** Layer l's weights as the layer functions read them (float32). */
+  /**
+   * Layer l's weights as the layer functions read them: float32, with bf16-stored matrices expanded
+   * into the process's scratch (valid until the next layer's expansion; a layer expanded last is not
+   * expanded again).
+   */
   private layerWeights(l: number): LayerWeights {
-    return this.weights.layers[l]!;
+    const lw = this.weights.layers[l]!;
+    if (this.float32Layer[l]) return lw as LayerWeights;
+    const out = { ...lw } as unknown as LayerWeights;
+    for (const key of this.layerKeys) {
+      if (LAYER_TENSOR_KIND[key] === 'linear') (out as unknown as Record<LayerKey, Float32Array>)[key] = SCRATCH.get(key, lw[key]!);
+    }
+    return out;
+  }
+
+  /** Bytes the model's weights take as stored (float32, or bf16 where so stored). */
+  weightBytes(): number {
+    const w = this.weights;
+    let n = storedBytes(w.embed) + storedBytes(w.lmHead) + w.norm.byteLength;
+    for (const lw of w.layers) for (const key of this.layerKeys) n += storedBytes(lw[key]);
+    return n;
   }
 
   /** Layer l's adapters as the layer functions take them (with their gradients from `grads`), or undefined. */
@@ -640,6 +696,17 @@ export class LlamaModel {
   }
 }
 
+/** Expansion scratch of bf16-stored layer matrices, shared by every model of the process (all work is synchronous). */
+const SCRATCH = new Bf16Scratch();
+
+/** Values of the LM head expanded per block when it is stored in bf16 (fullLogits): 4 MiB of float32. */
+const LM_HEAD_BLOCK_VALUES = 1 << 20;
+
+/** Values of bf16 layer matrices expanded to float32 so far in this process (benchmarks). */
+export function bf16ExpandedValues(): number {
+  return SCRATCH.expanded;
+}
+
 function sliceIds(ids: ArrayLike<number>, a: number, b: number): number[] {
   const out = new Array<number>(b - a);
   for (let i = a; i < b; i++) out[i - a] = ids[i]!;
@@ -655,10 +722,13 @@ function checkRow(h: Float32Array, C: number): void {
 }
 
 /** Every tensor present with the size its HF shape implies; the config self-consistent. */
-export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
-  const need = (name: string, a: Float32Array | null | undefined, shape: number[]): void => {
+export function validateModel(c: LlamaConfig, w: LlamaWeights<StoredTensor>): void {
+  // Matrices (linear weights, embedding, LM head) may be stored as bf16 bits; norms and biases are float32.
+  const need = (name: string, a: StoredTensor | null | undefined, shape: number[], matrix = false): void => {
     const size = shape.reduce((x, y) => x * y, 1);
-    if (!(a instanceof Float32Array)) throw new Error(`weights: ${name} is missing (expected Float32Array of shape [${shape.join(', ')}])`);
+    if (!(a instanceof Float32Array || (matrix && a instanceof Uint16Array))) {
+      throw new Error(`weights: ${name} is missing (expected ${matrix ? 'Float32Array (or Uint16Array of bfloat16 bits)' : 'Float32Array'} of shape [${shape.join(', ')}])`);
+    }
     if (a.length !== size) throw new Error(`weights: ${name} has ${a.length} values, expected shape [${shape.join(', ')}] = ${size}`);
   };
   for (const [k, v] of Object.entries({
@@ -678,14 +748,14 @@ export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
   if (rs && (!(rs.factor > 0) || (rs.rope_type === 'llama3' && !(rs.high_freq_factor > rs.low_freq_factor && rs.low_freq_factor > 0 && rs.original_max_position_embeddings > 0)))) {
     throw new Error(`config: rope_scaling ${JSON.stringify(rs)} needs factor > 0 (and for llama3 high_freq_factor > low_freq_factor > 0, original_max_position_embeddings > 0)`);
   }
-  need('model.embed_tokens.weight', w.embed, [c.vocab_size, c.hidden_size]);
+  need('model.embed_tokens.weight', w.embed, [c.vocab_size, c.hidden_size], true);
   if (w.layers.length !== c.num_hidden_layers) {
     throw new Error(`weights: ${w.layers.length} layers, config num_hidden_layers is ${c.num_hidden_layers}`);
   }
   const shapes = layerShapes(c);
   const keys = layerKeys(c);
   w.layers.forEach((lw, i) => {
-    for (const key of keys) need(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`, lw[key], shapes[key]!);
+    for (const key of keys) need(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`, lw[key], shapes[key]!, LAYER_TENSOR_KIND[key] === 'linear');
     // The layer applies whatever tensors it holds: one the config does not have would change the model.
     for (const key of Object.keys(lw) as LayerKey[]) {
       if (lw[key] !== undefined && !keys.includes(key)) throw new Error(`weights: model.layers.${i}.${LAYER_TENSOR_NAMES[key] ?? key} is given but the config does not have it`);
@@ -695,6 +765,6 @@ export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
   if (c.tie_word_embeddings) {
     if (w.lmHead !== null) throw new Error('weights: lm_head.weight is given but the config ties word embeddings');
   } else {
-    need('lm_head.weight', w.lmHead, [c.vocab_size, c.hidden_size]);
+    need('lm_head.weight', w.lmHead, [c.vocab_size, c.hidden_size], true);
   }
 }

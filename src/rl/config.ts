@@ -28,7 +28,8 @@
  * annealed linearly per update from learning_rate to learning_rate / 346.
  *
  * Settings of the paper we do not have: dropout 0 (no dropout anywhere) and train_dtype float16
- * (training here is float32 on the CPU).
+ * (training here is float32 on the CPU; frozen_dtype bfloat16 stores the frozen weights in half the
+ * memory, with float32 arithmetic).
  *
  * Choices the paper leaves open, with our defaults: reward_scale 100 (the environment's reward is a
  * daily log return of ~0.01; the untrained value head's outputs are ~0.5, which would swamp GAE
@@ -76,6 +77,7 @@ const schema = z.strictObject({
   policy_head: z.enum(['lm', 'linear']).default('linear').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
   head_input: z.enum(['last', 'mean']).default('mean').describe('LLM: what the policy and value heads read: `last` = the answer position\'s final hidden state; `mean` = the mean of the final hidden states of every position after the system turn (market, account, answer prefix).'),
   head_norm: z.enum(['running', 'global', 'none']).default('running').describe('LLM: `running` standardises what the linear heads read (policy head when linear, value head) per channel with running statistics of the rollouts, saved with the policy (PPO\'s observation normalisation); `global` centres each channel with the same running means but divides all channels by one running scale (the root mean channel variance), keeping the model\'s geometry; `none` feeds them the raw state. The lm head always reads the raw state.'),
+  frozen_dtype: z.enum(['float32', 'bfloat16']).default('float32').describe('LLM: how the frozen weights are stored: `float32`, or `bfloat16` (the paper\'s train_dtype idea) = the embedding / LM head and every frozen layer\'s linear weights (every layer\'s with adapter lora) kept as bf16 and expanded to float32 where used: half their memory, the arithmetic still float32 (exactly a float32 model whose frozen weights are rounded to bf16). Trainable weights, adapters and heads are always float32.'),
   prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first. Larger than a bare model\'s 256 (DEFAULT_PREFIX_CACHE_MB): a run revisits every day of its training window.'),
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
   adapter: z.string().min(1).default('none').describe('LLM: `none` trains the top trainable_layers layers\' weights and the final norm; `lora` freezes every base weight (final norm included) and trains LoRA adapters (W x + lora_alpha/lora_r * B A x, as PEFT) on lora_target_modules of the top trainable_layers layers (every layer with lora_layers all), with the heads; a folder path (a PEFT LoRA adapter: adapter_config.json + adapter_model.safetensors, e.g. a finished run\'s adapter/) = lora starting from that adapter, whose r, alpha, modules and layers must equal the lora_* fields and trainable_layers. A finished LoRA run writes its adapter in PEFT\'s layout to <run>/adapter/.'),
@@ -233,6 +235,7 @@ export function parseTrainConfig(input: unknown, source: string): TrainConfig {
     if (set.length) problems.push(`${set.join(', ')} ${set.length > 1 ? 'apply' : 'applies'} only with adapter lora (or an adapter folder)`);
   }
   if (c.adapter !== 'none' && c.policy !== 'llm') problems.push(`adapter ${c.adapter} applies only to policy llm`);
+  if (c.frozen_dtype !== 'float32' && c.policy !== 'llm') problems.push(`frozen_dtype ${c.frozen_dtype} applies only to policy llm`);
   if (new Set(c.lora_target_modules).size !== c.lora_target_modules.length) problems.push(`lora_target_modules lists a module twice: ${c.lora_target_modules.join(',')}`);
   if (problems.length) throw new Error(`invalid training config (${source}): ${problems.join('; ')}`);
   return c;

@@ -32,6 +32,7 @@ import { LlamaModel, type SharedPrefix, type TrainableActivations } from '../mod
 import { PrefixCache } from '../model/prefix-cache.js';
 import { ValueHead, type PolicyHead, type PolicyOutput } from '../model/heads.js';
 import type { LoadedModel } from '../model/load.js';
+import type { StoredTensor } from '../model/bf16.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
 import { renderChatPrompt } from '../model/chat-template.js';
 import { renderPrompt, type PromptOptions, type RenderedPrompt } from '../prompt/render.js';
@@ -58,7 +59,8 @@ export interface LlmLoraOptions {
 export const ADAPTER_EXPORT_DIR = 'adapter';
 
 export interface LlmPolicyOptions {
-  model: LoadedModel;
+  /** The model (its frozen matrices may be stored in bf16: LoadOptions.frozenDtype; the trainable layers must be float32). */
+  model: LoadedModel<StoredTensor>;
   backend: Backend;
   /** K trainable top layers (1..num_hidden_layers); with `lora`, the top K layers that carry adapters. */
   trainableLayers: number;
@@ -278,6 +280,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       prompt: o.prompt, actionIds: this.actionIds, ...(this.headInput !== 'last' && { headInput: this.headInput }),
       ...(o.headNorm && { headNorm: o.headNorm === 'channel' ? 'running' : o.headNorm }),
       ...(l && { lora: { ...l.spec, from: o.lora?.from?.fingerprint ?? null } }),
+      ...(o.model.frozenDtype === 'bfloat16' && { frozenDtype: 'bfloat16' }),
     })).digest('hex').slice(0, 16);
   }
 

@@ -34,7 +34,11 @@ const factories = new Map<string, PolicyFactory>([
 
 /** The `llm` policy of a config; `extra` overrides options the config does not hold (benchmarks). */
 export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptions, 'speedups'> = {}): Promise<LlmPolicy> {
-  const model = await loadModel(c.model, { seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }) });
+  // With frozen_dtype bfloat16 the layers that train (top K without LoRA; none with it) stay float32.
+  const model = await loadModel(c.model, {
+    seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }),
+    frozenDtype: c.frozen_dtype, float32Layers: c.adapter === 'none' ? c.trainable_layers : 0,
+  });
   const backend = getBackend();
   if (c.threads > 0) backend.setThreads(c.threads);
   const lora = loraOptions(c, model.config);
