@@ -18,6 +18,7 @@ import {
 import { loadModel } from '../src/model/load.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { registerModel } from '../src/cli/model.js';
+import { modelScorer } from '../src/serve/policy-scorer.js';
 import { Rng } from '../src/util/rng.js';
 import { maxRelErr, randomIds, refFinalNorm, refLayers, testConfig, testWeights, toRef, type RefWeights, type Rows } from './model-ref.js';
 import { nativeBackend, needsNative, tsBackend } from './model-backends.js';
@@ -314,6 +315,12 @@ test('model merge: the merged folder reloads with logits identical to model + ad
     assert.notEqual(adapted.fingerprint, base.fingerprint);
     assert.deepEqual(adapted.adapter?.spec, spec);
     await assert.rejects(cli('model', 'merge', '--model', 'random:tiny', '--out', join(dir, 'x')), /--adapter DIR is required/);
+    // serve --model --adapter: the zero-shot scorer over base + adapter is the scorer over the merged folder.
+    const messages = [{ role: 'system' as const, content: 'Answer buy, sell or hold.' }, { role: 'user' as const, content: 'Profits rise.' }];
+    const viaAdapter = await modelScorer('random:tiny', { seed: 3, adapter: adapterDir });
+    const viaFolder = await modelScorer(out);
+    assert.deepEqual(viaAdapter.scorePrompt!(messages), viaFolder.scorePrompt!(messages));
+    assert.notDeepEqual(viaAdapter.scorePrompt!(messages), (await modelScorer('random:tiny', { seed: 3 })).scorePrompt!(messages));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,6 +10,15 @@
  * part (and its cache) computes; untied heads stay frozen as well so that both cases behave alike
  * (the policy/value heads in heads.ts carry the trainable head parameters).
  *
+ * With LoRA adapters (options.lora, src/model/lora.ts) on layers among the top K, every base weight is
+ * frozen, the final norm too: the trainable parameters are the adapters' A and B, and the top K layers
+ * run their forward and backward with the adapters' terms (layer.ts) and without base-weight gradients.
+ *
+ * Frozen matrices may be stored as bfloat16 bits (src/model/bf16.ts, loadModel's frozenDtype): the
+ * embedding / LM head and the linear weights of frozen layers (every layer with LoRA). They are
+ * expanded to float32 where used (a layer's matrices just before it runs, embedding rows, LM head rows
+ * or blocks), so the arithmetic is float32 throughout.
+ *
  * Only what is asked for is computed: the top layer of a pass computes queries, attention output
  * and MLP only for the last `outRows` positions (keys and values still for all), and logits are
  * produced for chosen vocabulary rows (e.g. the three action tokens) unless the full distribution
