@@ -35,13 +35,12 @@ function randomAdapter(cfg: LlamaConfig, spec: LoraSpec, seed: number, bStd = 0.
 }
 
 /** Float64 copies of A and B, by PEFT name (the variables of the reference loss). */
-function adapter64(cfg: LlamaConfig, a: LoraAdapter): Map<string, Float64Array> {
+function adapter64(a: LoraAdapter): Map<string, Float64Array> {
   const m = new Map<string, Float64Array>();
   for (const l of a.spec.layers) for (const t of a.spec.targets) {
     m.set(loraTensorName(l, t, 'A'), Float64Array.from(a.layers.get(l)![t]!.A));
     m.set(loraTensorName(l, t, 'B'), Float64Array.from(a.layers.get(l)![t]!.B));
   }
-  void cfg;
   return m;
 }
 
@@ -80,7 +79,7 @@ for (const [label, over] of [['llama, untied', {}], ['qwen3-like: q/k norm, q/k/
     const ids = randomIds(new Rng(6), 9, cfg.vocab_size);
     const model = new LlamaModel(cfg, weights, tsBackend, { trainableLayers: 2, lora: a });
     const hidden = model.forward(ids, { outRows: ids.length });
-    const ref = merged64(cfg, toRef(weights), spec, adapter64(cfg, a));
+    const ref = merged64(cfg, toRef(weights), spec, adapter64(a));
     const C = cfg.hidden_size;
     const expected = refFinalNorm(cfg, ref, refLayers(cfg, ref, ids.map((id) => ref.embed.slice(id * C, (id + 1) * C)), 0, cfg.num_hidden_layers));
     const err = maxRelErr(hidden, expected.flatMap((r) => Array.from(r)));
@@ -131,7 +130,7 @@ function gradCheck(be: Backend, over: Partial<LlamaConfig>, tied: boolean, tol: 
   assert.equal(model.grads().layers, null, 'no gradients of the frozen base weights');
   assert.equal(model.grads().norm, null);
   const base = toRef(weights);
-  const ab = adapter64(cfg, a);
+  const ab = adapter64(a);
   const bRows = rows(boundary, T, C);
   const f = (): number => {
     const ref = merged64(cfg, base, spec, ab);
