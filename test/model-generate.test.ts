@@ -77,3 +77,15 @@ test('sampleToken draws from softmax(logits / T) restricted to the top k', () =>
   assert.ok(Math.abs(k2[3]! / n - p3) < 5 * Math.sqrt((p3 * (1 - p3)) / n));
   assert.equal(sampleToken(logits, {}), 3);
 });
+
+test('a config with several EOS ids (Llama 3.x list) stops generation at any of them by default', () => {
+  const prompt = randomIds(new Rng(2), 4, cfg.vocab_size);
+  const free = new LlamaModel(cfg, weights, tsBackend, { trainableLayers: 1 }).generate(prompt, { maxNewTokens: 6, stopIds: [] });
+  const second = free.tokens[1]!;
+  let other = 0;
+  while (free.tokens.includes(other)) other++;
+  // The first listed id never appears; the second one does: generation stops there.
+  const multi = new LlamaModel({ ...cfg, eos_token_id: other, eos_token_ids: [other, second] }, weights, tsBackend, { trainableLayers: 1 });
+  const out = multi.generate(prompt, { maxNewTokens: 6 });
+  assert.deepEqual(out, { tokens: free.tokens.slice(0, free.tokens.indexOf(second) + 1), finish: 'stop' });
+});

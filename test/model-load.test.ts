@@ -84,7 +84,8 @@ test('config errors name the source and the field', () => {
     [{ ...base, num_key_value_heads: 3 }, /field "num_key_value_heads": num_attention_heads 4 is not divisible by num_key_value_heads 3/],
     [{ ...base, hidden_size: 66 }, /field "hidden_size": 66 is not divisible by num_attention_heads 4/],
     [{ ...base, head_dim: 7 }, /field "head_dim": 7 is odd/],
-    [{ ...base, eos_token_id: [1, 2] }, /field "eos_token_id": a list of 2 ids/],
+    [{ ...base, eos_token_id: [] }, /field "eos_token_id": an empty list/],
+    [{ ...base, eos_token_id: [1, 300] }, /field "eos_token_id": 300 is outside the vocabulary/],
     [{ ...base, bos_token_id: 300 }, /field "bos_token_id": 300 is outside the vocabulary \(vocab_size 300\)/],
   ];
   for (const [json, re] of cases) assert.throws(() => parseLlamaConfig(json, 'c.json'), re, JSON.stringify(json));
@@ -384,3 +385,19 @@ test('NaN or Inf in model weights: loading fails naming the file and the tensor 
   saveTensors(path, { 'value_head.weight': { shape: [2, 2], data: new Float32Array([0, 1, Infinity, NaN]) } });
   assert.throws(() => loadTensors(path), /trainable\.safetensors: tensor "value_head\.weight" \[2, 2\] holds 2 non-finite values \(first: Infinity at \[1, 0\]\)/);
 }));
+
+test('eos_token_id as a list (Llama 3.x): the first id is the EOS, every id is kept for generation, and it writes back as a list', () => {
+  const json = { hidden_size: 64, intermediate_size: 100, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 128256,
+    bos_token_id: 128000, eos_token_id: [128001, 128008, 128009] };
+  const c = parseLlamaConfig(json, 'llama3.json');
+  assert.equal(c.eos_token_id, 128001);
+  assert.deepEqual(c.eos_token_ids, [128001, 128008, 128009]);
+  assert.deepEqual(toHfConfigJson(c).eos_token_id, [128001, 128008, 128009]);
+  assert.deepEqual(parseLlamaConfig(toHfConfigJson(c), 'back'), c);
+  // A one-id list stays a plain id (and the config keeps the fields it always had).
+  const one = parseLlamaConfig({ ...json, eos_token_id: [128009] }, 'one.json');
+  assert.equal(one.eos_token_id, 128009);
+  assert.ok(!('eos_token_ids' in one));
+  // Repeated ids count once.
+  assert.deepEqual(parseLlamaConfig({ ...json, eos_token_id: [5, 5, 6] }, 'dup.json').eos_token_ids, [5, 6]);
+});

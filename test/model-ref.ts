@@ -6,6 +6,7 @@
 import type { LlamaConfig } from '../src/model/config.js';
 import type { LayerWeights, LlamaWeights } from '../src/model/weights.js';
 import { Rng } from '../src/util/rng.js';
+import { toFloat32, type StoredTensor } from '../src/model/bf16.js';
 
 export type Rows = Float64Array[];
 
@@ -20,8 +21,9 @@ export interface RefWeights {
   embed: Float64Array; layers: RefLayer[]; norm: Float64Array; lmHead: Float64Array | null;
 }
 
-export function toRef(w: LlamaWeights): RefWeights {
-  const d = (a: Float32Array): Float64Array => Float64Array.from(a);
+/** Float64 copies (bf16-stored matrices read as the float32 values they hold). */
+export function toRef(w: LlamaWeights<StoredTensor>): RefWeights {
+  const d = (a: StoredTensor): Float64Array => Float64Array.from(toFloat32(a));
   return {
     embed: d(w.embed),
     layers: w.layers.map((l) => {

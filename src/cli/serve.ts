@@ -38,6 +38,8 @@ export interface ServeFlags {
   run?: string;
   model?: string;
   tokenizer?: string;
+  /** A PEFT LoRA adapter folder: merged into --model's weights, or replacing --run's trained adapters. */
+  adapter?: string;
   modelSeed?: number;
   /** The deprecated name of --model-seed. */
   weightsSeed?: number;
@@ -82,11 +84,13 @@ export async function scorerFromFlags(flags: ServeFlags): Promise<ActionScorer> 
       throw new Error(`serve: ${modelOnly.join(', ')} ${modelOnly.length > 1 ? 'apply' : 'applies'} only to --model${flags.run !== undefined ? ' (a run renders its prompts with its own config: prompt_style, prompt_max_tokens, prompt_max_chars)' : ''}`);
     }
   }
-  if (flags.run !== undefined) return runScorer(flags.run, flags.modelId, { maxPromptChars: flags.maxPromptChars });
+  if (flags.agent !== undefined && flags.adapter !== undefined) throw new Error('serve: --adapter applies only to --model (merged into its weights) or --run (replacing its trained adapters)');
+  if (flags.run !== undefined) return runScorer(flags.run, flags.modelId, { maxPromptChars: flags.maxPromptChars, ...(flags.adapter !== undefined && { adapter: flags.adapter }) });
   if (flags.model !== undefined) {
     return modelScorer(flags.model, {
       ...(flags.modelId !== undefined && { id: flags.modelId }),
       ...(flags.tokenizer !== undefined && { tokenizer: flags.tokenizer }),
+      ...(flags.adapter !== undefined && { adapter: flags.adapter }),
       ...(modelSeed !== undefined && { seed: modelSeed }),
       ...(flags.promptStyle !== undefined && { promptStyle: flags.promptStyle }),
       ...(flags.promptMaxTokens !== undefined && { promptMaxTokens: flags.promptMaxTokens }),
@@ -141,6 +145,7 @@ export function registerServe(program: Command): void {
     .option('--run <dir>', 'serve the trained policy of a run (flag-trader train --out DIR)')
     .option('--model <spec>', 'serve an LLM read zero-shot (folder, Hub id or random:<config>): action-word logits of its LM head')
     .option('--tokenizer <path>', '--model: tokenizer.json to use instead of the model\'s own')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder: with --model merged into its weights (W + alpha/r * B A); with --run its A and B replace the run\'s trained adapters')
     .option('--model-seed <n>', '--model random:<config>: seed of the random weights (as in train and model)', seedOption('--model-seed'))
     .addOption(new Option('--weights-seed <n>', 'deprecated name of --model-seed').argParser(seedOption('--weights-seed')).hideHelp())
     .addOption(new Option('--prompt-style <style>', '--model: how /v1/act renders observations (default full; training\'s prompt_style)').choices(['full', 'compact']))

@@ -181,6 +181,7 @@ export function registerTrain(program: Command): void {
     .option('--baselines <list>', `rule baselines beside the policy, comma-separated, or none (known: ${agentNames().join(', ')})`, parseList)
     .option('--annualization <spec>', 'stock (252/252), crypto (vol 365, sr 252) or VOL,SR', parseAnnualizationArg)
     .option('--untrained', 'evaluate the run\'s initial (untrained) policy instead, for comparison')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder whose A and B replace the run\'s trained adapters (a run trained with adapter lora; heads stay the run\'s)')
     .addOption(new Option('--allow-text-overlap [value]', 'evaluate even when the test window starts on or before the model\'s text cutoff (default: the run\'s allow_text_overlap)')
       .argParser(parseBoolArg))
     .option('--json', 'print JSON (one object per agent; an array for several)');
@@ -188,7 +189,7 @@ export function registerTrain(program: Command): void {
   addApiAgentOptions(evaluate)
     .action(async (opts: {
       run: string; data?: string; format?: TrainConfig['format']; ticker?: string; priceColumn?: string; testStart?: string; testEnd?: string;
-      sampled?: boolean; seeds?: number[]; baselines?: string[]; annualization?: Annualization; untrained?: boolean; json?: boolean;
+      sampled?: boolean; seeds?: number[]; baselines?: string[]; annualization?: Annualization; untrained?: boolean; json?: boolean; adapter?: string;
       allowTextOverlap?: boolean;
     }) => {
       if (opts.seeds && !opts.sampled) throw new Error('--seeds applies only with --sampled (the greedy policy is deterministic)');
@@ -206,6 +207,7 @@ export function registerTrain(program: Command): void {
         ...(opts.seeds ? { seeds: opts.seeds } : {}),
         ...(opts.annualization ? { annualization: opts.annualization } : {}),
         weights: opts.untrained ? 'initial' : 'trained',
+        ...(opts.adapter !== undefined && { adapter: opts.adapter }),
         ...(opts.allowTextOverlap !== undefined && { allowTextOverlap: opts.allowTextOverlap }),
         log: (m) => process.stderr.write(`${m}\n`),
       });

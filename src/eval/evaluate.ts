@@ -25,7 +25,9 @@ import { createPolicy } from '../rl/policies.js';
 import { checkTextCutoff, dateCheckApplies, describePointInTime, policyReadsModel } from '../rl/point-in-time.js';
 import { loadModelMeta } from '../model/load.js';
 import { PolicyAgent } from '../agents/policy-agent.js';
-import { savedTensors } from '../rl/policy.js';
+import { savedTensors, type ActorCritic } from '../rl/policy.js';
+import { LlmPolicy } from '../rl/llm-policy.js';
+import { readLoraAdapter } from '../model/lora.js';
 import { checkRunFile, readRunRecord, RUN_FILES } from '../rl/run.js';
 import { readManifest } from '../rl/manifest.js';
 
@@ -50,6 +52,11 @@ export interface EvaluateOptions {
   weights?: 'trained' | 'initial';
   /** Evaluate even when the window starts on or before the model's text cutoff (default: the run's allow_text_overlap). */
   allowTextOverlap?: boolean;
+  /**
+   * A PEFT LoRA adapter folder whose A and B replace the run's trained adapters (a run trained with
+   * adapter lora; the heads stay the run's). The adapter's r, alpha, modules and layers must be the run's.
+   */
+  adapter?: string;
   /** Warnings (an allowed text overlap), one line each. */
   log?: (message: string) => void;
 }
@@ -65,6 +72,12 @@ export function trainedWeightsPath(run: string): string {
   if (checkRunFile(run, RUN_FILES.policy, manifest)) return join(run, RUN_FILES.policy);
   if (checkRunFile(run, RUN_FILES.checkpoint, manifest)) return join(run, RUN_FILES.checkpoint);
   throw new Error(`${run} holds no trained weights yet (neither ${RUN_FILES.policy} nor ${RUN_FILES.checkpoint})`);
+}
+
+/** Put the adapters of a PEFT folder into a run's LoRA policy (evaluate --adapter, serve --run --adapter). */
+export function loadRunAdapter(policy: ActorCritic, dir: string, run: string): void {
+  if (!(policy instanceof LlmPolicy)) throw new Error(`--adapter: ${run} trained a ${policy.kind} policy; an adapter applies only to an LLM policy trained with adapter lora`);
+  policy.loadAdapter(readLoraAdapter(dir, policy.model.config));
 }
 
 export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult[]> {
@@ -91,13 +104,14 @@ export async function evaluateRun(opts: EvaluateOptions): Promise<BacktestResult
     const path = trainedWeightsPath(opts.run);
     loadParamsInto(savedTensors(policy), readPolicyTensors(path).params, path);
   }
+  if (opts.adapter !== undefined) loadRunAdapter(policy, opts.adapter, opts.run);
 
   const common = {
     start: window.start, end: window.end, mode: c.mode, costBps: c.cost_bps, lookback: c.lookback,
     feeBps: c.fee_bps, allowShort: c.allow_short,
     ...(opts.annualization ? { annualization: opts.annualization } : {}),
   };
-  const base = `ppo-${policy.kind}${weights === 'initial' ? '-untrained' : ''}`;
+  const base = `ppo-${policy.kind}${weights === 'initial' ? '-untrained' : ''}${opts.adapter !== undefined ? '+adapter' : ''}`;
   const results: BacktestResult[] = [];
   if (opts.sampled) {
     for (const seed of opts.seeds ?? [0]) {

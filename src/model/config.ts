@@ -18,7 +18,10 @@ export interface LlamaConfig {
   /** hidden_size / num_attention_heads unless the config says otherwise. */
   head_dim: number;
   bos_token_id?: number;
+  /** The end-of-sequence id (the first of a list). */
   eos_token_id?: number;
+  /** Every end id when config.json gives a list of several (Llama 3.x); absent otherwise. All stop generation. */
+  eos_token_ids?: number[];
   pad_token_id?: number;
   /** Standard deviation of the normal used for random weights (HF default 0.02). */
   initializer_range?: number;

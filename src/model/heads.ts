@@ -22,6 +22,7 @@
 import type { Backend } from '../kernels/backend.js';
 import { Rng } from '../util/rng.js';
 import type { Param } from './param.js';
+import { rowsAsFloat32, type StoredTensor } from './bf16.js';
 
 export type PolicyHeadKind = 'lm' | 'linear';
 
@@ -106,20 +107,20 @@ export function firstTokenIds(tok: Encoder, prefix: string, words: readonly stri
 }
 
 /** Gathers the rows `ids` of a [V, C] matrix into a new [ids.length, C] matrix. */
-export function gatherRows(W: Float32Array, C: number, ids: readonly number[]): Float32Array {
+export function gatherRows(W: StoredTensor, C: number, ids: readonly number[]): Float32Array {
   const V = W.length / C;
   const out = new Float32Array(ids.length * C);
   ids.forEach((id, i) => {
     if (!Number.isInteger(id) || id < 0 || id >= V) throw new Error(`action token id ${id} is outside the vocabulary 0..${V - 1}`);
-    out.set(W.subarray(id * C, (id + 1) * C), i * C);
+    out.set(rowsAsFloat32(W, C, id, id + 1), i * C);
   });
   return out;
 }
 
 export interface PolicyHeadInit {
   kind: PolicyHeadKind;
-  /** The LM head [V, C] (lm_head, or the embedding when tied). */
-  lmHead: Float32Array;
+  /** The LM head [V, C] (lm_head, or the embedding when tied; bf16 bits when stored so). */
+  lmHead: StoredTensor;
   C: number;
   /** The actions' names, in output order (A = their number; errors name them). */
   actions: readonly string[];

@@ -10,6 +10,15 @@
  * part (and its cache) computes; untied heads stay frozen as well so that both cases behave alike
  * (the policy/value heads in heads.ts carry the trainable head parameters).
  *
+ * With LoRA adapters (options.lora, src/model/lora.ts) on layers among the top K, every base weight is
+ * frozen, the final norm too: the trainable parameters are the adapters' A and B, and the top K layers
+ * run their forward and backward with the adapters' terms (layer.ts) and without base-weight gradients.
+ *
+ * Frozen matrices may be stored as bfloat16 bits (src/model/bf16.ts, loadModel's frozenDtype): the
+ * embedding / LM head and the linear weights of frozen layers (every layer with LoRA). They are
+ * expanded to float32 where used (a layer's matrices just before it runs, embedding rows, LM head rows
+ * or blocks), so the arithmetic is float32 throughout.
+ *
  * Only what is asked for is computed: the top layer of a pass computes queries, attention output
  * and MLP only for the last `outRows` positions (keys and values still for all), and logits are
  * produced for chosen vocabulary rows (e.g. the three action tokens) unless the full distribution
@@ -17,7 +26,8 @@
  */
 import type { Backend } from '../kernels/backend.js';
 import type { LlamaConfig } from './config.js';
-import { LAYER_TENSOR_NAMES, layerKeys, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { LAYER_TENSOR_KIND, LAYER_TENSOR_NAMES, layerKeys, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { Bf16Scratch, rowsAsFloat32, storedBytes, type FrozenDtype, type StoredTensor } from './bf16.js';
 import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
@@ -25,6 +35,8 @@ import { layerActs, layerBackward, layerForward, type Dims, type LayerActs } fro
 import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache, type FrozenPrefix } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 import type { Param } from './param.js';
+import { copyLora, loraDims, loraScale, loraTensorName, validateLoraSpec, zerosLikeLora, type LoraAdapter } from './lora.js';
+import type { LayerLora } from './layer.js';
 
 /**
  * Trainable top layers when a model, a model command or a benchmark is given none: the paper's
@@ -41,12 +53,23 @@ export interface LlamaModelOptions {
   prefixCacheBytes?: number;
   /** Use this prefix cache (e.g. shared with a model of the same frozen weights). */
   prefixCache?: PrefixCache;
+  /**
+   * LoRA adapters (src/model/lora.ts) on layers among the top K: every base weight of the model is
+   * then frozen, and the trainable parameters (params(), grads) are the adapters' A and B, under
+   * PEFT's names. The model works on these arrays (no copy). The frozen-prefix cache covers the
+   * layers below the top K, so K = L - (lowest adapted layer) lets it reach furthest.
+   */
+  lora?: LoraAdapter;
 }
 
 /** Gradients of the trainable parameters, shaped like them. */
 export interface TrainableGrads {
-  layers: LayerWeights[];  // the K trainable layers, bottom to top
-  norm: Float32Array;      // [C] model.norm.weight
+  /** The K trainable layers, bottom to top; null with LoRA (the base weights are frozen). */
+  layers: LayerWeights[] | null;
+  /** [C] model.norm.weight; null with LoRA. */
+  norm: Float32Array | null;
+  /** With LoRA: the adapters' gradients (same layers and maps); null otherwise. */
+  lora: LoraAdapter | null;
 }
 
 /** What trainableForward saves for trainableBackward. */
@@ -86,7 +109,7 @@ export interface SharedPrefix {
 export interface GenerateOptions extends SamplingOptions {
   /** Default 64. */
   maxNewTokens?: number;
-  /** Generation stops after emitting one of these (included in the output). Default: eos_token_id. */
+  /** Generation stops after emitting one of these (included in the output). Default: every EOS id of the config (eosIds). */
   stopIds?: number[];
 }
 
@@ -106,6 +129,11 @@ export interface ParameterCounts {
   trainableLayers: number;
 }
 
+/** The config's end ids: all of a list (eos_token_ids), else eos_token_id, else none. */
+export function eosIds(c: LlamaConfig): number[] {
+  return c.eos_token_ids ? [...c.eos_token_ids] : c.eos_token_id === undefined ? [] : [c.eos_token_id];
+}
+
 export function parameterCounts(c: LlamaConfig, K: number): ParameterCounts {
   const shapes = layerShapes(c);
   let perLayer = 0;
@@ -114,6 +142,24 @@ export function parameterCounts(c: LlamaConfig, K: number): ParameterCounts {
   const lmHead = c.tie_word_embeddings ? 0 : embedding;
   const total = embedding + lmHead + c.num_hidden_layers * perLayer + c.hidden_size;
   return { total, embedding, lmHead, perLayer, trainable: K * perLayer + c.hidden_size, trainableLayers: K };
+}
+
+/**
+ * Bytes of a model's weights as stored: float32 throughout, or with frozenDtype bfloat16 the embedding /
+ * LM head and the linear weights of every layer below the top `float32Layers` at 2 bytes (norms and
+ * biases stay float32), as loadModel stores them (LoadOptions.frozenDtype).
+ */
+export function weightStorageBytes(c: LlamaConfig, frozenDtype: FrozenDtype, float32Layers = 0): number {
+  const shapes = layerShapes(c);
+  let linear = 0, other = 0;
+  for (const key of layerKeys(c)) {
+    const n = shapes[key]!.reduce((a, b) => a * b, 1);
+    if (LAYER_TENSOR_KIND[key] === 'linear') linear += n; else other += n;
+  }
+  const L = c.num_hidden_layers, top = Math.min(L, Math.max(0, float32Layers));
+  const matrices = c.vocab_size * c.hidden_size * (c.tie_word_embeddings ? 1 : 2);
+  const half = frozenDtype === 'bfloat16' ? 2 : 4;
+  return half * (matrices + (L - top) * linear) + 4 * (top * linear + L * other + c.hidden_size);
 }
 
 export class LlamaModel {
@@ -131,6 +177,10 @@ export class LlamaModel {
   readonly frozenTokens = { computed: 0, reused: 0 };
   /** The same for the trainable layers' inference with a prefix cache (topForward). */
   readonly topTokens = { computed: 0, reused: 0 };
+  /** The LoRA adapters the model runs with (their arrays are the trainable parameters), or null. */
+  readonly lora: LoraAdapter | null;
+  /** Per layer: every tensor is float32 (no expansion needed). */
+  private readonly float32Layer: boolean[];
 
   private gradsBuf: TrainableGrads | null = null;
   private readonly pool = new BufferPool();      // inference work buffers
@@ -139,7 +189,7 @@ export class LlamaModel {
   private readonly frozenWork: KVCache;          // frozenForward's working KV
   private topWork: KVCache | undefined;          // topForward's working KV (created on first use)
 
-  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights, readonly backend: Backend,
+  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights<StoredTensor>, readonly backend: Backend,
     opts: LlamaModelOptions = {}) {
     validateModel(config, weights);
     this.L = config.num_hidden_layers;
@@ -149,6 +199,26 @@ export class LlamaModel {
     }
     this.K = K;
     this.frozenLayers = this.L - K;
+    this.lora = opts.lora ?? null;
+    this.float32Layer = weights.layers.map((lw) => layerKeys(config).every((key) => lw[key] instanceof Float32Array));
+    if (!this.lora) {
+      const packed = this.float32Layer.findIndex((f32, l) => l >= this.frozenLayers && !f32);
+      if (packed >= 0) throw new Error(`layer ${packed} is trainable (top ${K} layers) but its weights are stored in bfloat16: trainable weights must be float32 (load the model with its top ${K} layers in float32)`);
+    }
+    if (this.lora) {
+      validateLoraSpec(this.lora.spec, config);
+      const low = this.lora.spec.layers[0]!;
+      if (low < this.frozenLayers) {
+        throw new Error(`LoRA adapters on layer ${low} lie below the top ${K} layers (${this.frozenLayers}..${this.L - 1}): the frozen-prefix cache would skip them; give trainableLayers >= ${this.L - low}`);
+      }
+      for (const l of this.lora.spec.layers) {
+        const layer = this.lora.layers.get(l);
+        for (const t of this.lora.spec.targets) {
+          const p = layer?.[t], { in: I, out: O } = loraDims(config, t), r = this.lora.spec.r;
+          if (!p || p.A.length !== r * I || p.B.length !== O * r) throw new Error(`LoRA: layer ${l} ${t} needs A [${r}, ${I}] and B [${O}, ${r}]`);
+        }
+      }
+    }
     this.dims = {
       C: config.hidden_size, F: config.intermediate_size, H: config.num_attention_heads,
       KVH: config.num_key_value_heads, D: config.head_dim, eps: config.rms_norm_eps, qkNorm: config.qk_norm === true,
@@ -161,8 +231,8 @@ export class LlamaModel {
     this.frozenWork = new KVCache(this.frozenLayers, kvd);
   }
 
-  /** The output projection [V, C]: lm_head, or the embedding when tied. */
-  get lmHead(): Float32Array {
+  /** The output projection [V, C]: lm_head, or the embedding when tied (bf16 bits when stored so). */
+  get lmHead(): StoredTensor {
     return this.weights.lmHead ?? this.weights.embed;
   }
 
@@ -200,7 +270,18 @@ export class LlamaModel {
     const V = this.config.vocab_size;
     checkRow(hiddenRow, C);
     const out = new Float32Array(V);
-    this.backend.sgemv(false, V, C, 1, this.lmHead, C, hiddenRow, 0, out);
+    const W = this.lmHead;
+    if (W instanceof Float32Array) {
+      this.backend.sgemv(false, V, C, 1, W, C, hiddenRow, 0, out);
+      return out;
+    }
+    // bf16: blocks of rows expanded into scratch, each block's logits one product.
+    const rows = Math.max(1, Math.floor(LM_HEAD_BLOCK_VALUES / C));
+    const block = this.pool.get('lmHeadBlock', Math.min(rows, V) * C);
+    for (let r0 = 0; r0 < V; r0 += rows) {
+      const r1 = Math.min(V, r0 + rows);
+      this.backend.sgemv(false, r1 - r0, C, 1, rowsAsFloat32(W, C, r0, r1, block), C, hiddenRow, 0, out.subarray(r0, r1));
+    }
     return out;
   }
 
@@ -213,7 +294,7 @@ export class LlamaModel {
     for (let i = 0; i < tokenIds.length; i++) {
       const id = tokenIds[i]!;
       this.checkTokenId(id, `tokenIds[${i}]`);
-      this.backend.sgemv(false, 1, C, 1, W.subarray(id * C, (id + 1) * C), C, hiddenRow, 0, out.subarray(i, i + 1));
+      this.backend.sgemv(false, 1, C, 1, rowsAsFloat32(W, C, id, id + 1, this.pool.get('lmHeadRow', C)), C, hiddenRow, 0, out.subarray(i, i + 1));
     }
     return out;
   }
@@ -227,7 +308,7 @@ export class LlamaModel {
     if (need > this.config.max_position_embeddings) {
       throw new Error(`prompt (${promptIds.length} tokens) + ${maxNew} new tokens exceed max_position_embeddings ${this.config.max_position_embeddings}`);
     }
-    const stop = new Set(opts.stopIds ?? (this.config.eos_token_id === undefined ? [] : [this.config.eos_token_id]));
+    const stop = new Set(opts.stopIds ?? eosIds(this.config));
     const tokens: number[] = [];
     if (maxNew === 0) return { tokens, finish: 'length' };
     const cache = this.newCache();
@@ -258,8 +339,9 @@ export class LlamaModel {
     for (let l = lo; l < hi; l++) {
       const n = l === hi - 1 ? nLast : T;
       const y = this.pool.get((l - lo) % 2 === 0 ? 'resA' : 'resB', n * C);
-      const a = layerActs(this.pool, this.dims, T, n, past, x, cache.k[l - lo]!, cache.v[l - lo]!, y);
-      layerForward(this.backend, this.dims, this.weights.layers[l]!, a, this.rope);
+      const lora = this.loraOf(l);
+      const a = layerActs(this.pool, this.dims, T, n, past, x, cache.k[l - lo]!, cache.v[l - lo]!, y, lora);
+      layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora);
       x = y;
     }
     cache.length = past + T;
@@ -272,7 +354,8 @@ export class LlamaModel {
     const E = this.weights.embed;
     for (let t = 0; t < ids.length; t++) {
       const id = ids[t]!;
-      out.set(E.subarray(id * C, (id + 1) * C), t * C);
+      if (E instanceof Float32Array) out.set(E.subarray(id * C, (id + 1) * C), t * C);
+      else rowsAsFloat32(E, C, id, id + 1, out.subarray(t * C, (t + 1) * C));
     }
     return out;
   }
@@ -425,8 +508,9 @@ export class LlamaModel {
         k.set(opts.prefix.acts.layers[j]!.kAll.subarray(0, S * KVD));
         v.set(opts.prefix.acts.layers[j]!.vAll.subarray(0, S * KVD));
       }
-      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C));
-      layerForward(this.backend, this.dims, this.weights.layers[this.frozenLayers + j]!, a, this.rope);
+      const l = this.frozenLayers + j, lora = this.loraOf(l);
+      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C), lora);
+      layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora);
       layers.push(a);
       x = a.y;
     }
@@ -465,8 +549,9 @@ export class LlamaModel {
     let dy = this.backPool.get('prefixTop', acts.n * C).fill(0);
     for (let j = this.K - 1; j >= 0; j--) {
       const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', S * C);
-      layerBackward(this.backend, this.dims, this.weights.layers[this.frozenLayers + j]!, grads.layers[j]!, acts.layers[j]!, this.rope, dy, dx, this.backPool,
-        { extraDk: prefix.dK[j]!, extraDv: prefix.dV[j]! });
+      const l = this.frozenLayers + j;
+      layerBackward(this.backend, this.dims, this.layerWeights(l), grads.layers?.[j] ?? null, acts.layers[j]!, this.rope, dy, dx, this.backPool,
+        { extraDk: prefix.dK[j]!, extraDv: prefix.dV[j]! }, this.loraOf(l, grads));
       dy = dx;
     }
   }
@@ -485,14 +570,14 @@ export class LlamaModel {
     const be = this.backend;
     const top = acts.layers[this.K - 1]!;
     let dy = this.backPool.get('res0', n * C);
-    be.rmsnormBackward(dy, grads.norm, dHidden, top.y, this.weights.norm, acts.normRstd, n, C);
+    be.rmsnormBackward(dy, grads.norm ?? this.backPool.get('normSink', C).fill(0), dHidden, top.y, this.weights.norm, acts.normRstd, n, C);
     const prefix = acts.prefix;
     for (let j = this.K - 1; j >= 0; j--) {
       const a = acts.layers[j]!;
       const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', a.T * C);
       const l = this.frozenLayers + j;
-      layerBackward(be, this.dims, this.weights.layers[l]!, grads.layers[j]!, a, this.rope, dy, dx, this.backPool,
-        prefix ? { pastDk: prefix.dK[j]!, pastDv: prefix.dV[j]! } : {});
+      layerBackward(be, this.dims, this.layerWeights(l), grads.layers?.[j] ?? null, a, this.rope, dy, dx, this.backPool,
+        prefix ? { pastDk: prefix.dK[j]!, pastDv: prefix.dV[j]! } : {}, this.loraOf(l, grads));
       dy = dx;
     }
     return dy;
@@ -505,47 +590,97 @@ export class LlamaModel {
   }
 
   createGrads(): TrainableGrads {
+    if (this.lora) return { layers: null, norm: null, lora: zerosLikeLora(this.lora) };
     const layers = this.weights.layers.slice(this.frozenLayers).map((lw) => {
       const g = {} as LayerWeights;
       for (const key of this.layerKeys) g[key] = new Float32Array(lw[key]!.length);
       return g;
     });
-    return { layers, norm: new Float32Array(this.dims.C) };
+    return { layers, norm: new Float32Array(this.dims.C), lora: null };
   }
 
   zeroGrads(): void {
     for (const p of this.params()) p.grad.fill(0);
   }
 
-  /** The trainable parameters with HF names, their data (the live weights) and gradients. */
+  /**
+   * The trainable parameters with their data (the live weights) and gradients: the top K layers and
+   * the final norm under HF names, or with LoRA the adapters' A and B under PEFT's names
+   * (base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight), layer by layer, map by map.
+   */
   params(): Param[] {
     const g = this.grads();
-    const shapes = layerShapes(this.config);
     const out: Param[] = [];
+    if (this.lora) {
+      const { spec } = this.lora;
+      for (const l of spec.layers) {
+        for (const t of spec.targets) {
+          const { in: I, out: O } = loraDims(this.config, t);
+          const w = this.lora.layers.get(l)![t]!, d = g.lora!.layers.get(l)![t]!;
+          out.push({ name: loraTensorName(l, t, 'A'), shape: [spec.r, I], data: w.A, grad: d.A });
+          out.push({ name: loraTensorName(l, t, 'B'), shape: [O, spec.r], data: w.B, grad: d.B });
+        }
+      }
+      return out;
+    }
+    const shapes = layerShapes(this.config);
     for (let j = 0; j < this.K; j++) {
       const l = this.frozenLayers + j;
       for (const key of this.layerKeys) {
-        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key]!, data: this.weights.layers[l]![key]!, grad: g.layers[j]![key]! });
+        out.push({ name: `model.layers.${l}.${LAYER_TENSOR_NAMES[key]}`, shape: shapes[key]!, data: this.weights.layers[l]![key] as Float32Array, grad: g.layers![j]![key]! });
       }
     }
-    out.push({ name: 'model.norm.weight', shape: [this.dims.C], data: this.weights.norm, grad: g.norm });
+    out.push({ name: 'model.norm.weight', shape: [this.dims.C], data: this.weights.norm, grad: g.norm! });
     return out;
   }
 
   /**
    * A model whose trainable weights are a COPY of this one's (e.g. the frozen reference policy for
-   * a KL penalty); frozen weights, embedding, backend and prefix cache are shared.
+   * a KL penalty); frozen weights, embedding, backend and prefix cache are shared. With LoRA the
+   * adapters are copied and every base weight is shared.
    */
   snapshot(): LlamaModel {
+    const opts = { trainableLayers: this.K, prefixCache: this.prefixCache };
+    if (this.lora) return new LlamaModel(this.config, this.weights, this.backend, { ...opts, lora: copyLora(this.lora) });
     const w = this.weights;
     const layers = w.layers.map((lw, l) => {
       if (l < this.frozenLayers) return lw;
-      const c = {} as LayerWeights;
-      for (const key of this.layerKeys) c[key] = lw[key]!.slice();
+      const c = {} as LayerWeights<StoredTensor>;
+      for (const key of this.layerKeys) (c as unknown as Record<LayerKey, StoredTensor>)[key] = lw[key]!.slice();
       return c;
     });
-    return new LlamaModel(this.config, { embed: w.embed, layers, norm: w.norm.slice(), lmHead: w.lmHead },
-      this.backend, { trainableLayers: this.K, prefixCache: this.prefixCache });
+    return new LlamaModel(this.config, { embed: w.embed, layers, norm: w.norm.slice(), lmHead: w.lmHead }, this.backend, opts);
+  }
+
+  /**
+   * Layer l's weights as the layer functions read them: float32, with bf16-stored matrices expanded
+   * into the process's scratch (valid until the next layer's expansion; a layer expanded last is not
+   * expanded again).
+   */
+  private layerWeights(l: number): LayerWeights {
+    const lw = this.weights.layers[l]!;
+    if (this.float32Layer[l]) return lw as LayerWeights;
+    const out = { ...lw } as unknown as LayerWeights;
+    for (const key of this.layerKeys) {
+      if (LAYER_TENSOR_KIND[key] === 'linear') (out as unknown as Record<LayerKey, Float32Array>)[key] = SCRATCH.get(key, lw[key]!);
+    }
+    return out;
+  }
+
+  /** Bytes the model's weights take as stored (float32, or bf16 where so stored). */
+  weightBytes(): number {
+    const w = this.weights;
+    let n = storedBytes(w.embed) + storedBytes(w.lmHead) + w.norm.byteLength;
+    for (const lw of w.layers) for (const key of this.layerKeys) n += storedBytes(lw[key]);
+    return n;
+  }
+
+  /** Layer l's adapters as the layer functions take them (with their gradients from `grads`), or undefined. */
+  private loraOf(l: number, grads?: TrainableGrads): LayerLora | undefined {
+    const w = this.lora?.layers.get(l);
+    if (!w) return undefined;
+    const g = grads?.lora?.layers.get(l);
+    return { r: this.lora!.spec.r, scale: loraScale(this.lora!.spec), w, ...(g && { g }) };
   }
 
   /** Bytes of the model's own work buffers (activations of inference and backward, caches). */
@@ -570,6 +705,17 @@ export class LlamaModel {
   }
 }
 
+/** Expansion scratch of bf16-stored layer matrices, shared by every model of the process (all work is synchronous). */
+const SCRATCH = new Bf16Scratch();
+
+/** Values of the LM head expanded per block when it is stored in bf16 (fullLogits): 4 MiB of float32. */
+const LM_HEAD_BLOCK_VALUES = 1 << 20;
+
+/** Values of bf16 layer matrices expanded to float32 so far in this process (benchmarks). */
+export function bf16ExpandedValues(): number {
+  return SCRATCH.expanded;
+}
+
 function sliceIds(ids: ArrayLike<number>, a: number, b: number): number[] {
   const out = new Array<number>(b - a);
   for (let i = a; i < b; i++) out[i - a] = ids[i]!;
@@ -585,10 +731,13 @@ function checkRow(h: Float32Array, C: number): void {
 }
 
 /** Every tensor present with the size its HF shape implies; the config self-consistent. */
-export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
-  const need = (name: string, a: Float32Array | null | undefined, shape: number[]): void => {
+export function validateModel(c: LlamaConfig, w: LlamaWeights<StoredTensor>): void {
+  // Matrices (linear weights, embedding, LM head) may be stored as bf16 bits; norms and biases are float32.
+  const need = (name: string, a: StoredTensor | null | undefined, shape: number[], matrix = false): void => {
     const size = shape.reduce((x, y) => x * y, 1);
-    if (!(a instanceof Float32Array)) throw new Error(`weights: ${name} is missing (expected Float32Array of shape [${shape.join(', ')}])`);
+    if (!(a instanceof Float32Array || (matrix && a instanceof Uint16Array))) {
+      throw new Error(`weights: ${name} is missing (expected ${matrix ? 'Float32Array (or Uint16Array of bfloat16 bits)' : 'Float32Array'} of shape [${shape.join(', ')}])`);
+    }
     if (a.length !== size) throw new Error(`weights: ${name} has ${a.length} values, expected shape [${shape.join(', ')}] = ${size}`);
   };
   for (const [k, v] of Object.entries({
@@ -608,14 +757,14 @@ export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
   if (rs && (!(rs.factor > 0) || (rs.rope_type === 'llama3' && !(rs.high_freq_factor > rs.low_freq_factor && rs.low_freq_factor > 0 && rs.original_max_position_embeddings > 0)))) {
     throw new Error(`config: rope_scaling ${JSON.stringify(rs)} needs factor > 0 (and for llama3 high_freq_factor > low_freq_factor > 0, original_max_position_embeddings > 0)`);
   }
-  need('model.embed_tokens.weight', w.embed, [c.vocab_size, c.hidden_size]);
+  need('model.embed_tokens.weight', w.embed, [c.vocab_size, c.hidden_size], true);
   if (w.layers.length !== c.num_hidden_layers) {
     throw new Error(`weights: ${w.layers.length} layers, config num_hidden_layers is ${c.num_hidden_layers}`);
   }
   const shapes = layerShapes(c);
   const keys = layerKeys(c);
   w.layers.forEach((lw, i) => {
-    for (const key of keys) need(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`, lw[key], shapes[key]!);
+    for (const key of keys) need(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`, lw[key], shapes[key]!, LAYER_TENSOR_KIND[key] === 'linear');
     // The layer applies whatever tensors it holds: one the config does not have would change the model.
     for (const key of Object.keys(lw) as LayerKey[]) {
       if (lw[key] !== undefined && !keys.includes(key)) throw new Error(`weights: model.layers.${i}.${LAYER_TENSOR_NAMES[key] ?? key} is given but the config does not have it`);
@@ -625,6 +774,6 @@ export function validateModel(c: LlamaConfig, w: LlamaWeights): void {
   if (c.tie_word_embeddings) {
     if (w.lmHead !== null) throw new Error('weights: lm_head.weight is given but the config ties word embeddings');
   } else {
-    need('lm_head.weight', w.lmHead, [c.vocab_size, c.hidden_size]);
+    need('lm_head.weight', w.lmHead, [c.vocab_size, c.hidden_size], true);
   }
 }

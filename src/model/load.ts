@@ -8,6 +8,9 @@
 // A folder (or Hub model) may also hold flag_trader.json (src/model/meta.ts): our metadata, whose
 // text_cutoff the point-in-time guard reads; it joins the fingerprint only when present.
 // The byte-level tokenizer stands in only for random specs without a tokenizer.json.
+// With `adapter` (a PEFT LoRA folder, src/model/lora.ts) the adapter is merged into the loaded weights
+// (W + alpha/r * B A, mergeLora) and its files join the fingerprint: the result is the model that
+// `flag-trader model merge` writes, so both give bit-identical logits.
 //
 // Tensor checks: every tensor of tensorManifest(config) must be present with its shape. Extra tensors
 // are an error, except two known-harmless cases: rotary inv_freq buffers (model.layers.N.self_attn.
@@ -20,7 +23,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { join, dirname, basename, resolve } from 'node:path';
 import type { LlamaConfig } from './config.js';
-import { LAYER_TENSOR_NAMES, layerKeyOf, layerKeys, tensorManifest, type LayerWeights, type LlamaWeights } from './weights.js';
+import { LAYER_TENSOR_KIND, LAYER_TENSOR_NAMES, layerKeyOf, layerKeys, tensorManifest, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { FROZEN_DTYPES, packBf16, toFloat32, type FrozenDtype, type StoredTensor } from './bf16.js';
 import { SafetensorsFile, writeSafetensors, readSafetensors, type Tensor, type FloatDtype } from './safetensors.js';
 import { parseLlamaConfig, toHfConfigJson, canonicalConfigJson } from './parse-config.js';
 import { builtinConfig, BUILTIN_CONFIGS } from './configs.js';
@@ -29,6 +33,8 @@ import { ByteTokenizer, BYTE_VOCAB_SIZE, loadHfTokenizer, type TextTokenizer } f
 import { projectModelDir } from './project-models.js';
 import { CHAT_TEMPLATE_FILE, downloadModel, parseHubId, shardFilesOfIndex } from './hub.js';
 import { MODEL_META_FILE, readModelMeta, type ModelMeta } from './meta.js';
+import { byteTokenizerConfigJson, byteTokenizerJson } from './byte-tokenizer-json.js';
+import { mergeLoraLayer, readLoraAdapter, type LoadedLoraAdapter, type LoraSpec, type LoraTarget } from './lora.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readJson } from '../util/read-json.js';
 
@@ -45,11 +51,23 @@ export interface LoadOptions {
   tokenizerPath?: string;
   /** Progress lines (downloads). */
   log?: (message: string) => void;
+  /** A PEFT LoRA adapter folder merged into the weights as they load (see the module comment). */
+  adapter?: string;
+  /**
+   * How frozen matrices are stored (src/model/bf16.ts): `bfloat16` keeps the embedding / LM head and
+   * the linear weights of every layer below the top `float32Layers` as bf16 bits, halving their
+   * memory (read from the file, or drawn, chunk by chunk: no float32 copy of a whole tensor). Default
+   * float32.
+   */
+  frozenDtype?: FrozenDtype;
+  /** With frozenDtype bfloat16: how many top layers keep float32 weights (the layers that train). Default 0. */
+  float32Layers?: number;
 }
 
-export interface LoadedModel {
+/** A loaded model; T is how its matrices may be stored (float32 unless loaded with frozenDtype). */
+export interface LoadedModel<T extends StoredTensor = Float32Array> {
   config: LlamaConfig;
-  weights: LlamaWeights;
+  weights: LlamaWeights<T>;
   tokenizer: TextTokenizer;
   spec: string;
   source: 'folder' | 'hub' | 'random';
@@ -59,17 +77,78 @@ export interface LoadedModel {
   meta: ModelMeta | null;
   /** Last date of the pretraining text (meta.text_cutoff); null when not recorded. */
   textCutoff: string | null;
+  /** The folder holding the tokenizer's files (tokenizer.json, ...); null for the built-in byte tokenizer. */
+  tokenizerDir: string | null;
+  /** The model folder read (a local, shipped or downloaded folder); null for random weights. */
+  dir: string | null;
+  /** The LoRA adapter merged into the weights (LoadOptions.adapter), or absent. */
+  adapter?: { dir: string; spec: LoraSpec; baseModel: string | null; fingerprint: string };
+  /** How frozen matrices are stored (LoadOptions.frozenDtype; float32 when not asked). */
+  frozenDtype: FrozenDtype;
 }
 
 export const HARMLESS_EXTRA_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
 
-export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+export async function loadModel(spec: string, opts?: LoadOptions & { frozenDtype?: 'float32' }): Promise<LoadedModel>;
+export async function loadModel(spec: string, opts: LoadOptions): Promise<LoadedModel<StoredTensor>>;
+export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<LoadedModel<StoredTensor>> {
+  const dtype = opts.frozenDtype ?? 'float32';
+  if (!FROZEN_DTYPES.includes(dtype)) throw new Error(`frozenDtype must be one of ${FROZEN_DTYPES.join(', ')}, got ${String(dtype)}`);
+  const keep = opts.float32Layers ?? 0;
+  if (!Number.isInteger(keep) || keep < 0) throw new Error(`float32Layers must be an integer >= 0, got ${keep}`);
+  return loadBase(spec, opts);
+}
+
+/** What loading does to each tensor after reading it: merge the adapter, store in bf16 (LoadOptions). */
+interface StoragePlan {
+  frozenDtype: FrozenDtype;
+  /** Store the embedding / LM head as bf16. */
+  packEmbed: boolean;
+  /** Store layer l's linear weights as bf16. */
+  packLayer(l: number): boolean;
+  adapter: LoadedLoraAdapter | null;
+}
+
+function storagePlan(config: LlamaConfig, opts: LoadOptions): StoragePlan {
+  const bf16 = opts.frozenDtype === 'bfloat16';
+  const firstFloat32 = config.num_hidden_layers - (opts.float32Layers ?? 0);
+  return {
+    frozenDtype: opts.frozenDtype ?? 'float32',
+    packEmbed: bf16,
+    packLayer: (l) => bf16 && l < firstFloat32,
+    adapter: opts.adapter === undefined ? null : readLoraAdapter(opts.adapter, config),
+  };
+}
+
+/** Whether the plan's adapter changes layer l's linear weight `key`. */
+function adapted(plan: StoragePlan, l: number, key: LayerKey): boolean {
+  return plan.adapter !== null && plan.adapter.layers.has(l) && (plan.adapter.spec.targets as readonly LayerKey[]).includes(key);
+}
+
+/** A linear weight of layer l as stored: the adapter merged into it (float32), then packed if the plan says so. */
+function finishLinear(config: LlamaConfig, plan: StoragePlan, l: number, key: LayerKey, w: Float32Array): StoredTensor {
+  if (adapted(plan, l, key)) {
+    const t = key as LoraTarget, a = plan.adapter!;
+    mergeLoraLayer(config, { ...a.spec, targets: [t] }, a.layers.get(l)!, { [t]: w });
+  }
+  return plan.packLayer(l) ? packBf16(w) : w;
+}
+
+/** The model's fingerprint with the merged adapter's files added (unchanged without an adapter). */
+function withAdapter<T extends StoredTensor>(loaded: LoadedModel<T>, plan: StoragePlan): LoadedModel<T> {
+  const a = plan.adapter;
+  if (!a) return loaded;
+  const fingerprint = createHash('sha256').update(`${loaded.fingerprint}\nadapter ${a.fingerprint}\n`).digest('hex');
+  return { ...loaded, fingerprint, adapter: { dir: a.dir, spec: a.spec, baseModel: a.baseModel, fingerprint: a.fingerprint } };
+}
+
+async function loadBase(spec: string, opts: LoadOptions): Promise<LoadedModel<StoredTensor>> {
   if (spec.startsWith('random:')) return loadRandom(spec, opts);
   const shipped = existsSync(spec) ? null : projectModelDir(spec);
-  if (shipped) return { ...loadModelFolder(shipped, opts), spec, source: 'folder' };
+  if (shipped) return { ...loadModelFolder(shipped, opts), spec, source: 'folder', dir: shipped };
   if (existsSync(spec)) {
     if (!statSync(spec).isDirectory()) throw new Error(`${spec}: expected a model folder (config.json, *.safetensors, tokenizer.json), got a file`);
-    return { ...loadModelFolder(spec, opts), spec, source: 'folder' };
+    return { ...loadModelFolder(spec, opts), spec, source: 'folder', dir: spec };
   }
   const hub = parseHubId(spec);
   if (!hub) {
@@ -81,7 +160,7 @@ export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<L
     ...(opts.hubUrl !== undefined ? { hubUrl: opts.hubUrl } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   });
-  return { ...loadModelFolder(snap.dir, opts), spec, source: 'hub' };
+  return { ...loadModelFolder(snap.dir, opts), spec, source: 'hub', dir: snap.dir };
 }
 
 /**
@@ -108,7 +187,7 @@ export async function loadModelMeta(spec: string, opts: Pick<LoadOptions, 'cache
 // ---------------------------------------------------------------------------------------------
 // Random weights
 
-function loadRandom(spec: string, opts: LoadOptions): LoadedModel {
+function loadRandom(spec: string, opts: LoadOptions): LoadedModel<StoredTensor> {
   const what = spec.slice('random:'.length);
   const seed = opts.seed ?? 0;
   let config: LlamaConfig;
@@ -136,13 +215,17 @@ function loadRandom(spec: string, opts: LoadOptions): LoadedModel {
     tokenizerHash = 'bytes';
   }
   checkTokenizerFits(tokenizer, config, spec);
-  const weights = randomWeights(config, seed);
+  const plan = storagePlan(config, opts);
+  const weights = randomWeights(config, seed, { packEmbed: plan.packEmbed, finishLinear: (l, key, w) => finishLinear(config, plan, l, key, w) });
   const h = createHash('sha256');
   h.update('flag-trader model v1\n');
   h.update(`config ${canonicalConfigJson(config)}\n`);
   h.update(`random seed ${seed}\n`);
   h.update(`tokenizer ${tokenizerHash}\n`);
-  return { config, weights, tokenizer, spec, source: 'random', fingerprint: h.digest('hex'), meta: null, textCutoff: null };
+  return withAdapter({
+    config, weights, tokenizer, spec, source: 'random', fingerprint: h.digest('hex'), meta: null, textCutoff: null,
+    tokenizerDir: tokPath === undefined ? null : tokenizerFolder(tokPath), dir: null, frozenDtype: plan.frozenDtype,
+  }, plan);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +249,31 @@ export function sha256File(path: string): string {
   return h.digest('hex');
 }
 
+/** The folder of a tokenizer.json path (or the folder itself). */
+function tokenizerFolder(pathOrDir: string): string {
+  return existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? pathOrDir : dirname(pathOrDir);
+}
+
+/**
+ * Write a loaded model's tokenizer into a model folder: the byte tokenizer as tokenizer.json and
+ * tokenizer_config.json, an HF tokenizer by copying its tokenizer.json, tokenizer_config.json and
+ * chat_template.jinja (those present).
+ */
+export function writeTokenizerFiles(dir: string, loaded: Pick<LoadedModel, 'tokenizer' | 'tokenizerDir' | 'spec'>): void {
+  if (loaded.tokenizer.kind === 'bytes') {
+    writeFileAtomic(join(dir, 'tokenizer.json'), `${JSON.stringify(byteTokenizerJson())}\n`);
+    writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify(byteTokenizerConfigJson(), null, 2)}\n`);
+    return;
+  }
+  const from = loaded.tokenizerDir;
+  if (from === null) throw new Error(`${loaded.spec}: the tokenizer's files are unknown; cannot write them into ${dir}`);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', CHAT_TEMPLATE_FILE]) {
+    const src = join(from, f);
+    if (existsSync(src) && resolve(src) !== resolve(join(dir, f))) writeFileAtomic(join(dir, f), readFileSync(src));
+  }
+  if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error(`${loaded.spec}: cannot find the tokenizer.json to copy into ${dir}`);
+}
+
 function loadTokenizerAt(pathOrDir: string): { tokenizer: TextTokenizer; hash: string } {
   const file = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? join(pathOrDir, 'tokenizer.json') : pathOrDir;
   if (!existsSync(file)) throw new Error(`${file}: tokenizer file not found`);
@@ -186,7 +294,7 @@ function checkTokenizerFits(tok: TextTokenizer, config: LlamaConfig, where: stri
 }
 
 /** Load config, weights and tokenizer of a model folder (no spec bookkeeping). */
-export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = {}): Omit<LoadedModel, 'spec' | 'source'> {
+export function loadModelFolder(dir: string, opts: Pick<LoadOptions, 'tokenizerPath' | 'adapter' | 'frozenDtype' | 'float32Layers'> = {}): Omit<LoadedModel<StoredTensor>, 'spec' | 'source' | 'dir'> {
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${dir}: model folder has no config.json`);
   const config = parseLlamaConfig(readJson(configPath, 'model config'), configPath);
@@ -199,7 +307,8 @@ export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = 
   checkTokenizerFits(tokenizer, config, dir);
 
   const files = weightFiles(dir);
-  const weights = readCheckpointWeights(dir, config, files);
+  const plan = storagePlan(config, opts);
+  const weights = readCheckpointWeights(dir, config, files, plan);
   const meta = readModelMeta(dir);
 
   const h = createHash('sha256');
@@ -209,7 +318,8 @@ export function loadModelFolder(dir: string, opts: { tokenizerPath?: string } = 
   h.update(`tokenizer ${tokenizerHash}\n`);
   // Only when present, so folders without it keep the fingerprints their runs recorded.
   if (meta) h.update(`meta ${sha256File(join(dir, MODEL_META_FILE))}\n`);
-  return { config, weights, tokenizer, fingerprint: h.digest('hex'), meta, textCutoff: meta?.text_cutoff ?? null };
+  const loaded = { config, weights, tokenizer, fingerprint: h.digest('hex'), meta, textCutoff: meta?.text_cutoff ?? null, tokenizerDir: tokenizerFolder(tokPath), frozenDtype: plan.frozenDtype };
+  return withAdapter({ ...loaded, spec: dir, source: 'folder', dir }, plan);
 }
 
 /** The safetensors files of a folder: model.safetensors, else the shards of the index (as HF picks them). */
@@ -251,7 +361,9 @@ export function checkTensorSet(where: string, expected: Array<[string, number[]]
 }
 
 /** Read and check the config's tensors (tensorManifest: its family's biases and q/k norms included) from safetensors files (one or shards) into LlamaWeights. */
-export function readCheckpointWeights(where: string, config: LlamaConfig, files: string[]): LlamaWeights {
+export function readCheckpointWeights(where: string, config: LlamaConfig, files: string[]): LlamaWeights;
+export function readCheckpointWeights(where: string, config: LlamaConfig, files: string[], plan: StoragePlan): LlamaWeights<StoredTensor>;
+export function readCheckpointWeights(where: string, config: LlamaConfig, files: string[], plan?: StoragePlan): LlamaWeights<StoredTensor> {
   const opened: SafetensorsFile[] = [];
   try {
     const owner = new Map<string, SafetensorsFile>();
@@ -272,23 +384,30 @@ export function readCheckpointWeights(where: string, config: LlamaConfig, files:
     checkTensorSet(where, manifest, found, (n) => HARMLESS_EXTRA_TENSOR.test(n) || (n === 'lm_head.weight' && config.tie_word_embeddings));
 
     const read = (name: string): Float32Array => owner.get(name)!.read(name, { finite: true }).data;
-    const embed = read('model.embed_tokens.weight');
+    const readMatrix = (name: string): StoredTensor => (plan?.packEmbed ? owner.get(name)!.readBf16(name, { finite: true }).data : read(name));
+    const embed = readMatrix('model.embed_tokens.weight');
     if (tiedHead) {
       const head = owner.get('lm_head.weight')!;
       const shape = head.info('lm_head.weight').shape;
       const data = head.read('lm_head.weight', { finite: true }).data;
-      if (data.length !== embed.length || shape[0] !== config.vocab_size || !bitsEqual(data, embed)) {
+      if (data.length !== embed.length || shape[0] !== config.vocab_size || !bitsEqual(data, toFloat32(embed))) {
         throw new Error(`${where}: config ties word embeddings, but lm_head.weight ${shapeStr(shape)} differs from model.embed_tokens.weight; set tie_word_embeddings false or drop lm_head.weight`);
       }
     }
-    const layers: LayerWeights[] = [];
+    const layers: LayerWeights<StoredTensor>[] = [];
     for (let i = 0; i < config.num_hidden_layers; i++) {
-      const layer: Partial<LayerWeights> = {};
-      for (const key of layerKeys(config)) layer[key] = read(`model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`);
-      layers.push(layer as LayerWeights);
+      const layer: Partial<Record<LayerKey, StoredTensor>> = {};
+      for (const key of layerKeys(config)) {
+        const name = `model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`;
+        if (!plan || LAYER_TENSOR_KIND[key] !== 'linear') layer[key] = read(name);
+        // Packed and untouched by an adapter: straight from the file to bf16, no float32 copy.
+        else if (plan.packLayer(i) && !adapted(plan, i, key)) layer[key] = owner.get(name)!.readBf16(name, { finite: true }).data;
+        else layer[key] = finishLinear(config, plan, i, key, read(name));
+      }
+      layers.push(layer as unknown as LayerWeights<StoredTensor>);
     }
     const norm = read('model.norm.weight');
-    const lmHead = config.tie_word_embeddings ? null : read('lm_head.weight');
+    const lmHead = config.tie_word_embeddings ? null : readMatrix('lm_head.weight');
     return { embed, layers, norm, lmHead };
   } finally {
     for (const f of opened) f.close();
@@ -320,11 +439,11 @@ function checkIndexAgrees(where: string, files: string[], owner: Map<string, Saf
 // ---------------------------------------------------------------------------------------------
 // Writing checkpoints
 
-/** The weights as [HF name, tensor] in tensorManifest order (shares the arrays, no copies). */
-export function weightsToTensors(config: LlamaConfig, w: LlamaWeights): Array<[string, Tensor]> {
+/** The weights as [HF name, tensor] in tensorManifest order (shares the float32 arrays; bf16 ones are expanded). */
+export function weightsToTensors(config: LlamaConfig, w: LlamaWeights<StoredTensor>): Array<[string, Tensor]> {
   const out: Array<[string, Tensor]> = [];
   for (const [name, shape] of tensorManifest(config)) {
-    let data: Float32Array | null | undefined;
+    let data: StoredTensor | null | undefined;
     const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
     if (m) {
       const layer = w.layers[Number(m[1])];
@@ -335,7 +454,7 @@ export function weightsToTensors(config: LlamaConfig, w: LlamaWeights): Array<[s
     else if (name === 'lm_head.weight') data = w.lmHead;
     if (!data) throw new Error(`weights have no ${name}`);
     if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`weights: ${name} has ${data.length} values, expected shape ${shapeStr(shape)}`);
-    out.push([name, { shape, data }]);
+    out.push([name, { shape, data: toFloat32(data) }]); // bf16-stored matrices are written as the float32 values they hold
   }
   return out;
 }
@@ -349,7 +468,7 @@ export interface SaveFolderOptions {
 }
 
 /** Write a Hugging Face-style model folder (config.json, safetensors, optional tokenizer.json). */
-export function saveModelFolder(dir: string, config: LlamaConfig, weights: LlamaWeights, opts: SaveFolderOptions = {}): void {
+export function saveModelFolder(dir: string, config: LlamaConfig, weights: LlamaWeights<StoredTensor>, opts: SaveFolderOptions = {}): void {
   const tensors = weightsToTensors(config, weights);
   const dtype = opts.dtype ?? 'F32';
   const bytesPer = dtype === 'F32' ? 4 : 2;

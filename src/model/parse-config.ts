@@ -174,16 +174,17 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
   }
   const features = spec.features({ attention_bias: c.attention_bias ?? false, mlp_bias: c.mlp_bias ?? false });
 
-  let eos: number | undefined;
+  // Llama 3.x lists several end ids (e.g. [128001, 128008, 128009]): the first is the EOS where one id
+  // is needed, and every one of them stops generation (eos_token_ids).
+  let eosList: number[] | undefined;
   if (Array.isArray(c.eos_token_id)) {
-    if (c.eos_token_id.length !== 1) {
-      fail('eos_token_id', `a list of ${c.eos_token_id.length} ids ${JSON.stringify(c.eos_token_id)} is not supported; expected one id`);
-    }
-    eos = c.eos_token_id[0];
-  } else {
-    eos = c.eos_token_id ?? undefined;
+    if (c.eos_token_id.length === 0) fail('eos_token_id', 'an empty list; expected an id or a list of ids');
+    eosList = [...new Set(c.eos_token_id)];
+  } else if (c.eos_token_id !== undefined && c.eos_token_id !== null) {
+    eosList = [c.eos_token_id];
   }
-  for (const [field, id] of [['bos_token_id', c.bos_token_id], ['eos_token_id', eos], ['pad_token_id', c.pad_token_id]] as const) {
+  const eos = eosList?.[0];
+  for (const [field, id] of [['bos_token_id', c.bos_token_id], ...(eosList ?? []).map((e) => ['eos_token_id', e] as const), ['pad_token_id', c.pad_token_id]] as const) {
     if (id !== undefined && id !== null && id >= c.vocab_size) fail(field, `${id} is outside the vocabulary (vocab_size ${c.vocab_size})`);
   }
 
@@ -203,6 +204,8 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
   };
   if (c.bos_token_id !== undefined && c.bos_token_id !== null) out.bos_token_id = c.bos_token_id;
   if (eos !== undefined) out.eos_token_id = eos;
+  // Only for a list of several, so that one-id configs keep their fields (and fingerprints).
+  if (eosList !== undefined && eosList.length > 1) out.eos_token_ids = eosList;
   if (c.pad_token_id !== undefined && c.pad_token_id !== null) out.pad_token_id = c.pad_token_id;
   // Only what is on, so that a plain Llama config stays exactly the Llama fields.
   if (family !== 'llama') out.model_type = family;
@@ -248,7 +251,8 @@ export function toHfConfigJson(c: LlamaConfig): Record<string, unknown> {
     initializer_range: c.initializer_range ?? 0.02,
   });
   if (c.bos_token_id !== undefined) out.bos_token_id = c.bos_token_id;
-  if (c.eos_token_id !== undefined) out.eos_token_id = c.eos_token_id;
+  if (c.eos_token_ids !== undefined) out.eos_token_id = [...c.eos_token_ids];
+  else if (c.eos_token_id !== undefined) out.eos_token_id = c.eos_token_id;
   if (c.pad_token_id !== undefined) out.pad_token_id = c.pad_token_id;
   return out;
 }

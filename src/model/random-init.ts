@@ -6,7 +6,8 @@
 // gives the same weights; biases and norms draw nothing, so a family's extra tensors leave the
 // linear weights of the same seed unchanged.
 import type { LlamaConfig } from './config.js';
-import { LAYER_TENSOR_KIND, layerKeys, layerShapes, type LayerWeights, type LlamaWeights } from './weights.js';
+import { LAYER_TENSOR_KIND, layerKeys, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
+import { packBf16, type StoredTensor } from './bf16.js';
 import { Rng } from '../util/rng.js';
 
 function sizeOf(shape: number[]): number {
@@ -33,24 +34,54 @@ export function normalArray(rng: Rng, n: number, std: number): Float32Array {
   return out;
 }
 
-export function randomWeights(config: LlamaConfig, seed: number): LlamaWeights {
+/** How randomWeights stores what it draws (defaults: everything float32, as drawn). */
+export interface RandomStorage {
+  /** Store the embedding (and an untied LM head) as bf16, drawn and packed in chunks (no float32 copy). */
+  packEmbed?: boolean;
+  /** Turns each drawn linear weight of a layer into what is stored (e.g. merge an adapter, pack as bf16). */
+  finishLinear?: (layer: number, key: LayerKey, data: Float32Array) => StoredTensor;
+}
+
+export function randomWeights(config: LlamaConfig, seed: number): LlamaWeights;
+export function randomWeights(config: LlamaConfig, seed: number, storage: RandomStorage): LlamaWeights<StoredTensor>;
+export function randomWeights(config: LlamaConfig, seed: number, storage: RandomStorage = {}): LlamaWeights<StoredTensor> {
   const std = config.initializer_range ?? 0.02;
   if (!(std > 0) || !Number.isFinite(std)) throw new Error(`randomWeights: initializer_range must be a positive number, got ${std}`);
   const rng = new Rng(seed);
   const C = config.hidden_size, V = config.vocab_size;
-  const embed = normalArray(rng, V * C, std);
+  const matrix = (n: number): StoredTensor => (storage.packEmbed ? normalBf16(rng, n, std) : normalArray(rng, n, std));
+  const embed = matrix(V * C);
   const shapes = layerShapes(config);
-  const layers: LayerWeights[] = [];
+  const layers: LayerWeights<StoredTensor>[] = [];
   for (let i = 0; i < config.num_hidden_layers; i++) {
-    const layer: Partial<LayerWeights> = {};
+    const layer: Partial<Record<LayerKey, StoredTensor>> = {};
     for (const key of layerKeys(config)) {
       const n = sizeOf(shapes[key]!);
       const kind = LAYER_TENSOR_KIND[key];
-      layer[key] = kind === 'norm' ? new Float32Array(n).fill(1) : kind === 'bias' ? new Float32Array(n) : normalArray(rng, n, std);
+      if (kind === 'norm') layer[key] = new Float32Array(n).fill(1);
+      else if (kind === 'bias') layer[key] = new Float32Array(n);
+      else {
+        const w = normalArray(rng, n, std);
+        layer[key] = storage.finishLinear ? storage.finishLinear(i, key, w) : w;
+      }
     }
-    layers.push(layer as LayerWeights);
+    layers.push(layer as unknown as LayerWeights<StoredTensor>);
   }
   const norm = new Float32Array(C).fill(1);
-  const lmHead = config.tie_word_embeddings ? null : normalArray(rng, V * C, std);
+  const lmHead = config.tie_word_embeddings ? null : matrix(V * C);
   return { embed, layers, norm, lmHead };
+}
+
+/**
+ * normalArray's draws, stored as bf16: drawn in chunks of an even length (so the stream is exactly
+ * normalArray's) and packed chunk by chunk, never holding the whole tensor in float32.
+ */
+export function normalBf16(rng: Rng, n: number, std: number): Uint16Array {
+  const out = new Uint16Array(n);
+  const CHUNK = 1 << 20; // even
+  for (let i = 0; i < n; i += CHUNK) {
+    const m = Math.min(CHUNK, n - i);
+    out.set(packBf16(normalArray(rng, m, std)), i);
+  }
+  return out;
 }

@@ -345,6 +345,40 @@ export class SafetensorsFile {
     return { shape: [...t.shape], data: out };
   }
 
+  /**
+   * The tensor as bfloat16 bits (src/model/bf16.ts): BF16 as stored, F32 and F16 rounded to nearest
+   * even, read in chunks so that no float32 copy of the whole tensor is made. With `finite`, NaN or
+   * +-Inf (of the stored values) is an error.
+   */
+  readBf16(name: string, opts: ReadOptions = {}): { shape: number[]; data: Uint16Array } {
+    if (this.fd === null) throw new Error(`${this.path}: file already closed`);
+    const t = this.info(name);
+    if (!(READABLE_DTYPES as readonly string[]).includes(t.dtype)) {
+      throw new Error(`${this.path}: tensor "${name}" has dtype ${t.dtype}; only ${READABLE_DTYPES.join(', ')} can be loaded`);
+    }
+    const n = numel(t.shape);
+    const out = new Uint16Array(n);
+    const pos = this.header.dataStart + t.begin;
+    const what = `tensor "${name}"`;
+    const size = t.dtype === 'F32' ? 4 : 2;
+    const chunk = Math.min(n, HALF_CHUNK);
+    const raw = new Uint8Array(chunk * size);
+    const f32 = new Float32Array(chunk);
+    for (let i = 0; i < n; i += chunk) {
+      const m = Math.min(chunk, n - i);
+      const bytes = raw.subarray(0, m * size);
+      readExactly(this.fd, bytes, pos + i * size, this.path, what);
+      const vals = f32.subarray(0, m);
+      if (t.dtype === 'F32') vals.set(new Float32Array(bytes.buffer, 0, m));
+      else if (t.dtype === 'F16') f16ArrayToF32(new Uint16Array(bytes.buffer, 0, m), vals);
+      else bf16ArrayToF32(new Uint16Array(bytes.buffer, 0, m), vals);
+      if (opts.finite && !allFinite(vals)) throw nonFiniteError(this.path, name, t.shape, vals);
+      if (t.dtype === 'BF16') out.set(new Uint16Array(bytes.buffer, 0, m), i);
+      else out.set(f32ArrayToBf16(vals), i);
+    }
+    return { shape: [...t.shape], data: out };
+  }
+
   close(): void {
     if (this.fd !== null) { closeSync(this.fd); this.fd = null; }
   }

@@ -1,37 +1,42 @@
 import type { LlamaConfig } from './config.js';
+import type { StoredTensor } from './bf16.js';
 
 /**
- * Parameters of one decoder layer, float32, in Hugging Face layout (linear weights [out, in]).
+ * Parameters of one decoder layer, in Hugging Face layout (linear weights [out, in]).
  * C = hidden_size, F = intermediate_size, H = heads, KVH = kv heads, D = head_dim.
  * The optional tensors exist exactly when the config has the feature (layerKeys).
+ * T is how the seven linear weights are stored: float32 (the default, and always what the layer
+ * functions read), or for frozen weights possibly bfloat16 bits (StoredTensor, src/model/bf16.ts).
+ * Norm weights and biases are always float32.
  */
-export interface LayerWeights {
+export interface LayerWeights<T extends StoredTensor = Float32Array> {
   inputNorm: Float32Array; // [C]              model.layers.{i}.input_layernorm.weight
-  q: Float32Array;         // [H*D, C]         model.layers.{i}.self_attn.q_proj.weight
+  q: T;                    // [H*D, C]         model.layers.{i}.self_attn.q_proj.weight
   qBias?: Float32Array;    // [H*D]            self_attn.q_proj.bias        (qkv_bias)
-  k: Float32Array;         // [KVH*D, C]       model.layers.{i}.self_attn.k_proj.weight
+  k: T;                    // [KVH*D, C]       model.layers.{i}.self_attn.k_proj.weight
   kBias?: Float32Array;    // [KVH*D]          self_attn.k_proj.bias        (qkv_bias)
-  v: Float32Array;         // [KVH*D, C]       model.layers.{i}.self_attn.v_proj.weight
+  v: T;                    // [KVH*D, C]       model.layers.{i}.self_attn.v_proj.weight
   vBias?: Float32Array;    // [KVH*D]          self_attn.v_proj.bias        (qkv_bias)
-  o: Float32Array;         // [C, H*D]         model.layers.{i}.self_attn.o_proj.weight
+  o: T;                    // [C, H*D]         model.layers.{i}.self_attn.o_proj.weight
   oBias?: Float32Array;    // [C]              self_attn.o_proj.bias        (o_bias)
   qNorm?: Float32Array;    // [D]              self_attn.q_norm.weight      (qk_norm)
   kNorm?: Float32Array;    // [D]              self_attn.k_norm.weight      (qk_norm)
   postNorm: Float32Array;  // [C]              model.layers.{i}.post_attention_layernorm.weight
-  gate: Float32Array;      // [F, C]           model.layers.{i}.mlp.gate_proj.weight
+  gate: T;                 // [F, C]           model.layers.{i}.mlp.gate_proj.weight
   gateBias?: Float32Array; // [F]              mlp.gate_proj.bias           (mlp_bias)
-  up: Float32Array;        // [F, C]           model.layers.{i}.mlp.up_proj.weight
+  up: T;                   // [F, C]           model.layers.{i}.mlp.up_proj.weight
   upBias?: Float32Array;   // [F]              mlp.up_proj.bias             (mlp_bias)
-  down: Float32Array;      // [C, F]           model.layers.{i}.mlp.down_proj.weight
+  down: T;                 // [C, F]           model.layers.{i}.mlp.down_proj.weight
   downBias?: Float32Array; // [C]              mlp.down_proj.bias           (mlp_bias)
 }
 
-export interface LlamaWeights {
-  embed: Float32Array;          // [V, C]  model.embed_tokens.weight
-  layers: LayerWeights[];
+/** The whole model's weights; T as in LayerWeights (the embedding and LM head may be bf16 too). */
+export interface LlamaWeights<T extends StoredTensor = Float32Array> {
+  embed: T;                     // [V, C]  model.embed_tokens.weight
+  layers: LayerWeights<T>[];
   norm: Float32Array;           // [C]     model.norm.weight
   /** [V, C] lm_head.weight, or null when tied to embed. */
-  lmHead: Float32Array | null;
+  lmHead: T | null;
 }
 
 export type LayerKey = keyof LayerWeights;

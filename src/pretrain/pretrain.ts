@@ -18,11 +18,10 @@
  *   train/checkpoint.safetensors, train/metrics.jsonl, train/corpus.json
  *                         the resumable state and the log (not needed to use the model)
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBackend } from '../kernels/index.js';
-import { loadModel, saveModelFolder, type LoadedModel } from '../model/load.js';
-import { byteTokenizerConfigJson, byteTokenizerJson } from '../model/byte-tokenizer-json.js';
+import { loadModel, saveModelFolder, writeTokenizerFiles, type LoadedModel } from '../model/load.js';
 import { readSafetensors, writeSafetensors, type Tensor } from '../model/safetensors.js';
 import { END_OF_TEXT, type TextTokenizer } from '../model/tokenizer.js';
 import { AdamW, clipGradNorm } from '../rl/optim.js';
@@ -211,9 +210,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 
   // ---- the model folder ----
   saveModelFolder(o.out, loaded.config, loaded.weights);
-  writeTokenizerFiles(o.out, loaded.tokenizer, loaded.spec);
+  writeTokenizerFiles(o.out, loaded);
   writeFileAtomic(join(o.out, 'generation_config.json'), `${JSON.stringify({
-    bos_token_id: loaded.config.bos_token_id, eos_token_id: loaded.config.eos_token_id, pad_token_id: loaded.config.pad_token_id,
+    bos_token_id: loaded.config.bos_token_id, eos_token_id: loaded.config.eos_token_ids ?? loaded.config.eos_token_id, pad_token_id: loaded.config.pad_token_id,
   }, null, 2)}\n`);
   const syntheticSeeds = o.sources.filter((s): s is Extract<CorpusSource, { kind: 'synthetic' }> => s.kind === 'synthetic').map((s) => s.seed);
   writeFileAtomic(join(trainDir, 'corpus.json'), `${JSON.stringify({ sources: o.sources, ...corpusInfo }, null, 2)}\n`);
@@ -252,16 +251,3 @@ function describeSource(s: CorpusSource): string {
 }
 
 /** tokenizer.json (+ tokenizer_config.json) of the model: the byte tokenizer's, or a copy of the source's. */
-function writeTokenizerFiles(dir: string, tok: TextTokenizer, spec: string): void {
-  if (tok.kind === 'bytes') {
-    writeFileAtomic(join(dir, 'tokenizer.json'), `${JSON.stringify(byteTokenizerJson())}\n`);
-    writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify(byteTokenizerConfigJson(), null, 2)}\n`);
-    return;
-  }
-  // A folder model continued: copy its tokenizer files unchanged.
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
-    const src = join(spec, f);
-    if (existsSync(src) && src !== join(dir, f)) writeFileAtomic(join(dir, f), readFileSync(src));
-  }
-  if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error(`${spec}: cannot find the tokenizer.json to copy into ${dir}; pretrain from a model folder that has one`);
-}

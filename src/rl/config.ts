@@ -28,7 +28,8 @@
  * annealed linearly per update from learning_rate to learning_rate / 346.
  *
  * Settings of the paper we do not have: dropout 0 (no dropout anywhere) and train_dtype float16
- * (training here is float32 on the CPU).
+ * (training here is float32 on the CPU; frozen_dtype bfloat16 stores the frozen weights in half the
+ * memory, with float32 arithmetic).
  *
  * Choices the paper leaves open, with our defaults: reward_scale 100 (the environment's reward is a
  * daily log return of ~0.01; the untrained value head's outputs are ~0.5, which would swamp GAE
@@ -41,6 +42,9 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
+
+/** PEFT's names of the decoder's linear maps, the values lora_target_modules takes (src/model/lora.ts LORA_MODULE_NAMES). */
+export const LORA_MODULE_CHOICES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 /** The LLM a run uses when none is given: the small model pretrained here (models/, README). */
 export const DEFAULT_MODEL = 'flag-news-small';
@@ -73,8 +77,14 @@ const schema = z.strictObject({
   policy_head: z.enum(['lm', 'linear']).default('linear').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
   head_input: z.enum(['last', 'mean']).default('mean').describe('LLM: what the policy and value heads read: `last` = the answer position\'s final hidden state; `mean` = the mean of the final hidden states of every position after the system turn (market, account, answer prefix).'),
   head_norm: z.enum(['running', 'global', 'none']).default('global').describe('LLM: `running` standardises what the linear heads read (policy head when linear, value head) per channel with running statistics of the rollouts, saved with the policy (PPO\'s observation normalisation); `global` centres each channel with the same running means but divides all channels by one running scale (the root mean channel variance), keeping the model\'s geometry; `none` feeds them the raw state. The lm head always reads the raw state.'),
+  frozen_dtype: z.enum(['float32', 'bfloat16']).default('float32').describe('LLM: how the frozen weights are stored: `float32`, or `bfloat16` (the paper\'s train_dtype idea) = the embedding / LM head and every frozen layer\'s linear weights (every layer\'s with adapter lora) kept as bf16 and expanded to float32 where used: half their memory, the arithmetic still float32 (exactly a float32 model whose frozen weights are rounded to bf16). Trainable weights, adapters and heads are always float32.'),
   prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first. Larger than a bare model\'s 256 (DEFAULT_PREFIX_CACHE_MB): a run revisits every day of its training window.'),
   mlp_hidden: z.array(z.number().int().min(1)).min(1).default([64, 64]).describe('MLP: hidden layer sizes (tanh), e.g. 64,64.'),
+  adapter: z.string().min(1).default('none').describe('LLM: `none` trains the top trainable_layers layers\' weights and the final norm; `lora` freezes every base weight (final norm included) and trains LoRA adapters (W x + lora_alpha/lora_r * B A x, as PEFT) on lora_target_modules of the top trainable_layers layers (every layer with lora_layers all), with the heads; a folder path (a PEFT LoRA adapter: adapter_config.json + adapter_model.safetensors, e.g. a finished run\'s adapter/) = lora starting from that adapter, whose r, alpha, modules and layers must equal the lora_* fields and trainable_layers. A finished LoRA run writes its adapter in PEFT\'s layout to <run>/adapter/.'),
+  lora_r: z.number().int().min(1).default(8).describe('LoRA rank r (adapter lora): A is [r, in], B [out, r].'),
+  lora_alpha: z.number().positive().default(16).describe('LoRA alpha (adapter lora): the update is scaled by lora_alpha / lora_r.'),
+  lora_target_modules: z.array(z.enum(LORA_MODULE_CHOICES)).min(1).default(['q_proj', 'v_proj']).describe(`LoRA: the linear maps that get adapters (adapter lora), comma-separated among ${LORA_MODULE_CHOICES.join(', ')}; PEFT's default for Llama and Qwen is q_proj,v_proj.`),
+  lora_layers: z.enum(['top', 'all']).default('top').describe('LoRA: which layers get adapters (adapter lora): `top` = the top trainable_layers layers (the frozen-prefix cache covers every layer below them), `all` = every layer of the model (trainable_layers is then not used).'),
 
   // ---- prompt (LLM) ----
   prompt_max_tokens: z.number().int().min(1).nullable().default(1024).describe('LLM prompt budget in tokens of the model\'s tokenizer (news is cut first); null = unlimited. 1024 suits the byte tokenizer of random models with the compact prompt; the paper setting (configs/paper-smollm2.yaml) uses 768 SmolLM2 tokens: the uncuttable parts of the full prompt take about 620.'),
@@ -218,6 +228,15 @@ export function parseTrainConfig(input: unknown, source: string): TrainConfig {
     problems.push('fee_bps and allow_short apply only to mode account (costs in benchmark mode: cost_bps)');
   }
   if (c.mode === 'account' && c.cost_bps !== 0) problems.push('cost_bps applies only to mode benchmark (fees in account mode: fee_bps)');
+  // LoRA settings without LoRA would be silently ignored: refuse them.
+  if (c.adapter === 'none') {
+    const defaults = schema.parse({});
+    const set = (['lora_r', 'lora_alpha', 'lora_target_modules', 'lora_layers'] as const).filter((k) => JSON.stringify(c[k]) !== JSON.stringify(defaults[k]));
+    if (set.length) problems.push(`${set.join(', ')} ${set.length > 1 ? 'apply' : 'applies'} only with adapter lora (or an adapter folder)`);
+  }
+  if (c.adapter !== 'none' && c.policy !== 'llm') problems.push(`adapter ${c.adapter} applies only to policy llm`);
+  if (c.frozen_dtype !== 'float32' && c.policy !== 'llm') problems.push(`frozen_dtype ${c.frozen_dtype} applies only to policy llm`);
+  if (new Set(c.lora_target_modules).size !== c.lora_target_modules.length) problems.push(`lora_target_modules lists a module twice: ${c.lora_target_modules.join(',')}`);
   if (problems.length) throw new Error(`invalid training config (${source}): ${problems.join('; ')}`);
   return c;
 }
@@ -243,10 +262,12 @@ export function readConfigFile(path: string): Record<string, unknown> {
 
 /**
  * Turn a command-line string into the value the field's schema accepts: the string itself, or a
- * number, a boolean (`true`/`false`), `null`, or a comma-separated list of numbers, whichever the
+ * number, a boolean (`true`/`false`), `null`, or a comma-separated list of numbers or of names, whichever the
  * field accepts first (so a ticker "7203" stays a string, `--seed 7` becomes a number). A value no
  * reading fits is an error naming the flag and what the field expects.
  */
+const LIST_DEFAULTS: Partial<Record<ConfigKey, unknown>> = schema.parse({});
+
 export function parseFlagValue(key: ConfigKey, raw: string): unknown {
   const field = schema.shape[key];
   const candidates: unknown[] = [raw];
@@ -255,6 +276,8 @@ export function parseFlagValue(key: ConfigKey, raw: string): unknown {
   if (t === 'true' || t === 'false') candidates.push(t === 'true');
   if (t === 'null') candidates.push(null);
   if (/^\s*-?[\d.e+-]+(\s*,\s*-?[\d.e+-]+)*\s*$/i.test(t)) candidates.push(t.split(',').map((s) => Number(s.trim())));
+  // A list of names only for list fields (so that a failing date is reported as a date, not a list).
+  if (t !== '' && Array.isArray(LIST_DEFAULTS[key])) candidates.push(t.split(',').map((s) => s.trim()));
   const errors: string[] = [];
   for (const v of candidates) {
     const r = field.safeParse(v);

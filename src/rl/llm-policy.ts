@@ -15,6 +15,10 @@
  * reference log-probs, the rollout forward and every update epoch. The reference policy for the KL
  * penalty is a snapshot of the initial trainable weights and heads (sharing the frozen part).
  *
+ * With LoRA (`lora`), every base weight is frozen (the top K layers' too) and the trainable decoder
+ * parameters are adapters on the top K layers (src/model/lora.ts); the frozen-prefix cache still covers
+ * every layer below them. A finished run exports them in PEFT's layout (exportFiles).
+ *
  * Prompt prefixes recur (the system turn in every prompt, a day's market section whenever the day
  * comes back), and the training loop exploits that wherever the weights involved stay fixed
  * (LlmSpeedups): the reference runs its top K layers only after its cached prefixes, the rollout
@@ -28,6 +32,7 @@ import { LlamaModel, type SharedPrefix, type TrainableActivations } from '../mod
 import { PrefixCache } from '../model/prefix-cache.js';
 import { ValueHead, type PolicyHead, type PolicyOutput } from '../model/heads.js';
 import type { LoadedModel } from '../model/load.js';
+import type { StoredTensor } from '../model/bf16.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
 import { renderChatPrompt } from '../model/chat-template.js';
 import { renderPrompt, type PromptOptions, type RenderedPrompt } from '../prompt/render.js';
@@ -36,12 +41,34 @@ import type { ActorCritic, Param, PolicyStep, StateTensor } from './policy.js';
 import { HeadNorm, type HeadNormScale } from './head-norm.js';
 import { ActionPolicyHead, actionTokenIds } from './action-head.js';
 import { timed, type Profiler } from '../util/profile.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, copyLora, encodeLoraAdapter, initLora, LORA_MODULE_NAMES, type LoadedLoraAdapter, type LoraSpec, type LoraTarget } from '../model/lora.js';
+import { Rng } from '../util/rng.js';
+import { deriveSeed } from './seeds.js';
+
+/** LoRA settings of an LLM policy (the config's adapter, lora_* fields). */
+export interface LlmLoraOptions {
+  r: number;
+  alpha: number;
+  /** The adapted maps. */
+  targets: LoraTarget[];
+  /** Start from this adapter (its spec must be the one these settings give) instead of a fresh one. */
+  from?: LoadedLoraAdapter;
+}
+
+/** The folder (inside a run directory) where a finished LoRA run writes its PEFT adapter. */
+export const ADAPTER_EXPORT_DIR = 'adapter';
 
 export interface LlmPolicyOptions {
-  model: LoadedModel;
+  /** The model (its frozen matrices may be stored in bf16: LoadOptions.frozenDtype; the trainable layers must be float32). */
+  model: LoadedModel<StoredTensor>;
   backend: Backend;
-  /** K trainable top layers (1..num_hidden_layers). */
+  /** K trainable top layers (1..num_hidden_layers); with `lora`, the top K layers that carry adapters. */
   trainableLayers: number;
+  /**
+   * LoRA adapters on the top K layers instead of training their weights: every base weight is then
+   * frozen (the final norm too). A fresh adapter's A is drawn from the stream deriveSeed(seed, 'lora-init').
+   */
+  lora?: LlmLoraOptions;
   head: 'lm' | 'linear';
   /**
    * Which positions the heads read: `last` = the answer position (the LM's next-token state);
@@ -213,9 +240,17 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.tokenizer = tokenizer;
     this.modelSpec = o.model.spec;
     this.C = config.hidden_size;
+    let lora;
+    if (o.lora) {
+      const L = config.num_hidden_layers;
+      const spec: LoraSpec = { r: o.lora.r, alpha: o.lora.alpha, targets: o.lora.targets, layers: Array.from({ length: o.trainableLayers }, (_, j) => L - o.trainableLayers + j) };
+      if (o.lora.from) checkAdapterMatches(o.lora.from, spec, L);
+      lora = o.lora.from ? copyLora(o.lora.from) : initLora(config, spec, new Rng(deriveSeed(o.seed, 'lora-init')));
+    }
     this.model = new LlamaModel(config, weights, o.backend, {
       trainableLayers: o.trainableLayers,
       ...(o.prefixCacheBytes !== undefined && { prefixCacheBytes: o.prefixCacheBytes }),
+      ...(lora && { lora }),
     });
     // The reference copies the initial trainable weights (before any update) and shares the frozen part.
     this.reference = this.model.snapshot();
@@ -238,10 +273,14 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     const maxTokens = o.prompt.maxTokens;
     const count = (s: string): number => (this.speedups.tokenMemo ? this.countMemo.get(s, (x) => this.tokenize(x)) : this.tokenize(s)).length;
     this.promptOptions = { ...o.prompt, ...(maxTokens !== undefined && { countTokens: count }) };
+    // Fields beyond the original ones only when set, so that earlier runs keep their fingerprints.
+    const l = this.model.lora;
     this.fingerprint = createHash('sha256').update(JSON.stringify({
-      model: o.model.fingerprint, K: o.trainableLayers, head: o.head, seed: o.head === 'linear' ? o.seed : null,
+      model: o.model.fingerprint, K: o.trainableLayers, head: o.head, seed: o.head === 'linear' || (l && !o.lora?.from) ? o.seed : null,
       prompt: o.prompt, actionIds: this.actionIds, ...(this.headInput !== 'last' && { headInput: this.headInput }),
       ...(o.headNorm && { headNorm: o.headNorm === 'channel' ? 'running' : o.headNorm }),
+      ...(l && { lora: { ...l.spec, from: o.lora?.from?.fingerprint ?? null } }),
+      ...(o.model.frozenDtype === 'bfloat16' && { frozenDtype: 'bfloat16' }),
     })).digest('hex').slice(0, 16);
   }
 
@@ -445,6 +484,35 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     return [...backbone, ...this.policyHead.params(), ...this.valueHead.params()];
   }
 
+  /**
+   * Files a finished run writes beside its policy file: with LoRA the adapter in PEFT's layout
+   * (adapter/adapter_config.json, adapter/adapter_model.safetensors; base_model_name_or_path = the
+   * model spec), which `peft` and `--adapter DIR` load. None without LoRA.
+   */
+  exportFiles(): Array<[string, string | Buffer]> {
+    const lora = this.model.lora;
+    if (!lora) return [];
+    const files = encodeLoraAdapter(this.model.config, lora, this.modelSpec);
+    return [[`${ADAPTER_EXPORT_DIR}/${ADAPTER_CONFIG_FILE}`, files.config], [`${ADAPTER_EXPORT_DIR}/${ADAPTER_WEIGHTS_FILE}`, files.weights]];
+  }
+
+  /**
+   * Replace the adapters' A and B by those of `adapter` (e.g. to evaluate a run with an adapter made
+   * elsewhere); its r, alpha, maps and layers must be this policy's.
+   */
+  loadAdapter(adapter: LoadedLoraAdapter): void {
+    const lora = this.model.lora;
+    if (!lora) throw new Error(`adapter ${adapter.dir}: this policy was trained without LoRA (adapter none); an adapter applies only to a LoRA policy`);
+    checkAdapterMatches(adapter, lora.spec, this.model.L);
+    for (const l of lora.spec.layers) {
+      for (const t of lora.spec.targets) {
+        const dst = lora.layers.get(l)![t]!, src = adapter.layers.get(l)![t]!;
+        dst.A.set(src.A);
+        dst.B.set(src.B);
+      }
+    }
+  }
+
   referenceLogProbs(input: LlmInput): Float64Array {
     if (this.refCache) {
       const cache = this.refCache;
@@ -516,4 +584,22 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   cacheStats(): { frozenComputed: number; frozenReused: number; prefixLen: number; prefixProblem: string | null } {
     return { frozenComputed: this.model.frozenTokens.computed, frozenReused: this.model.frozenTokens.reused, prefixLen: this.lastPrefixLen, prefixProblem: this.prefixProblem };
   }
+}
+
+/**
+ * An adapter read from a folder must be exactly what the policy's settings describe: the error names
+ * every difference and the config fields that would match the adapter.
+ */
+export function checkAdapterMatches(a: LoadedLoraAdapter, spec: LoraSpec, L: number): void {
+  const diffs: string[] = [], fix: string[] = [];
+  const names = (ts: LoraTarget[]) => ts.map((t) => LORA_MODULE_NAMES[t]).join(',');
+  if (a.spec.r !== spec.r) { diffs.push(`r ${a.spec.r} (here ${spec.r})`); fix.push(`lora_r ${a.spec.r}`); }
+  if (a.spec.alpha !== spec.alpha) { diffs.push(`lora_alpha ${a.spec.alpha} (here ${spec.alpha})`); fix.push(`lora_alpha ${a.spec.alpha}`); }
+  if (names(a.spec.targets) !== names(spec.targets)) { diffs.push(`target_modules ${names(a.spec.targets)} (here ${names(spec.targets)})`); fix.push(`lora_target_modules ${names(a.spec.targets)}`); }
+  if (a.spec.layers.join(',') !== spec.layers.join(',')) {
+    diffs.push(`layers ${a.spec.layers.join(',')} (here ${spec.layers.join(',')})`);
+    const top = a.spec.layers.every((l, i) => l === L - a.spec.layers.length + i);
+    fix.push(!top ? `(none: the adapter's layers are not the top layers of the model, which is what training adapts)` : a.spec.layers.length === L ? 'lora_layers all' : `trainable_layers ${a.spec.layers.length}`);
+  }
+  if (diffs.length) throw new Error(`adapter ${a.dir} does not fit the policy's LoRA settings: it has ${diffs.join(', ')}; to use it set ${fix.join(', ')}`);
 }

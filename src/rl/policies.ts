@@ -11,7 +11,10 @@ import type { TrainConfig } from './config.js';
 import { MlpPolicy } from './mlp-policy.js';
 import type { ActorCritic } from './policy.js';
 import { streamRng } from './seeds.js';
-import { LlmPolicy, type LlmPolicyOptions } from './llm-policy.js';
+import { existsSync, statSync } from 'node:fs';
+import { LlmPolicy, type LlmLoraOptions, type LlmPolicyOptions } from './llm-policy.js';
+import type { LlamaConfig } from '../model/config.js';
+import { LORA_MODULE_NAMES, LORA_TARGETS, readLoraAdapter } from '../model/lora.js';
 import { loadModel } from '../model/load.js';
 import { MIB } from '../model/prefix-cache.js';
 import { getBackend } from '../kernels/index.js';
@@ -31,11 +34,17 @@ const factories = new Map<string, PolicyFactory>([
 
 /** The `llm` policy of a config; `extra` overrides options the config does not hold (benchmarks). */
 export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptions, 'speedups'> = {}): Promise<LlmPolicy> {
-  const model = await loadModel(c.model, { seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }) });
+  // With frozen_dtype bfloat16 the layers that train (top K without LoRA; none with it) stay float32.
+  const model = await loadModel(c.model, {
+    seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }),
+    frozenDtype: c.frozen_dtype, float32Layers: c.adapter === 'none' ? c.trainable_layers : 0,
+  });
   const backend = getBackend();
   if (c.threads > 0) backend.setThreads(c.threads);
+  const lora = loraOptions(c, model.config);
+  const L = model.config.num_hidden_layers;
   return new LlmPolicy({
-    model, backend, trainableLayers: c.trainable_layers, head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'none' ? undefined : c.head_norm === 'global' ? 'global' : 'channel', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * MIB,
+    model, backend, trainableLayers: lora && c.lora_layers === 'all' ? L : c.trainable_layers, ...(lora && { lora }), head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'none' ? undefined : c.head_norm === 'global' ? 'global' : 'channel', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * MIB,
     prompt: {
       mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
       ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
@@ -43,6 +52,18 @@ export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptio
     },
     ...extra,
   });
+}
+
+/** The LoRA settings of a config (adapter lora, or a PEFT adapter folder to start from); undefined for adapter none. */
+export function loraOptions(c: TrainConfig, model: LlamaConfig): LlmLoraOptions | undefined {
+  if (c.adapter === 'none') return undefined;
+  const targets = LORA_TARGETS.filter((t) => c.lora_target_modules.includes(LORA_MODULE_NAMES[t] as TrainConfig['lora_target_modules'][number]));
+  const base = { r: c.lora_r, alpha: c.lora_alpha, targets };
+  if (c.adapter === 'lora') return base;
+  if (!existsSync(c.adapter) || !statSync(c.adapter).isDirectory()) {
+    throw new Error(`adapter ${JSON.stringify(c.adapter)}: expected none, lora or a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors), and there is no such folder`);
+  }
+  return { ...base, from: readLoraAdapter(c.adapter, model) };
 }
 
 /** Add (or replace) a policy type. */

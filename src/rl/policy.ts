@@ -34,6 +34,8 @@
  *   9. Optional `stateTensors()`: tensors that are saved and loaded with the parameters (checkpoints,
  *      policy files) but never optimized, e.g. running normalisation statistics. A policy may change
  *      them only inside a rollout bracket or in `endRollout`.
+ *  10. Optional `exportFiles()`: files (a path relative to the run directory, the content) that a
+ *      finished run writes beside its policy file, e.g. the LLM's LoRA adapter in PEFT's layout.
  *
  * Everything is synchronous: PPO runs one sample at a time on the CPU.
  */
@@ -84,6 +86,8 @@ export interface ActorCritic<In = unknown> {
   attachProfiler?(profiler: Profiler | undefined): void;
   /** Saved with the parameters, never optimized (see the contract above). */
   stateTensors?(): StateTensor[];
+  /** Files a finished run writes beside its policy file (see the contract above). */
+  exportFiles?(): Array<[string, string | Buffer]>;
 }
 
 /** Every tensor a policy file or checkpoint holds for the policy: its parameters, then its state. */

@@ -7,6 +7,8 @@
  *   metrics.jsonl           one JSON line per update (UpdateMetrics), appended as each update ends
  *   checkpoint.safetensors  the latest checkpoint (every checkpoint_every updates and after the last)
  *   policy.safetensors      the final trained parameters (written when the run completes)
+ *   adapter/                with adapter lora, the final adapter in PEFT's layout (adapter_config.json,
+ *                           adapter_model.safetensors), written with policy.safetensors
  *   manifest.json           sha256 and size of config.json, the checkpoint, the policy file and (once the
  *                           run is finished) metrics.jsonl, checked whenever they are loaded
  *                           (src/rl/manifest.ts); config.json's `manifest` field names it
@@ -252,6 +254,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     if (trainer.finished) {
       const policyPath = join(out, RUN_FILES.policy);
       files.write(RUN_FILES.policy, encodePolicy(policyPath, savedTensors(policy), { kind: policy.kind, fingerprint: policy.fingerprint, update: trainer.update }));
+      // Exports of the final policy (the LoRA adapter in PEFT's layout), listed in the manifest too.
+      for (const [name, content] of policy.exportFiles?.() ?? []) files.write(name, typeof content === 'string' ? Buffer.from(content) : content);
       files.record(RUN_FILES.metrics);
     }
     return { out, record, startUpdate, updatesDone: trainer.update, stopped, metrics, seconds: (performance.now() - t0) / 1000 };

@@ -22,7 +22,7 @@ import { loadModel } from '../model/load.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { renderChatPrompt, type ChatPrompt } from '../model/chat-template.js';
 import { loadParamsInto, readPolicyTensors } from '../rl/checkpoint.js';
-import { trainedWeightsPath } from '../eval/evaluate.js';
+import { loadRunAdapter, trainedWeightsPath } from '../eval/evaluate.js';
 import { LlmPolicy } from '../rl/llm-policy.js';
 import { createPolicy } from '../rl/policies.js';
 import { savedTensors, type ActorCritic } from '../rl/policy.js';
@@ -107,7 +107,7 @@ function checkContext(tokenizer: TextTokenizer, text: string, limit: number, par
 }
 
 /** The trained policy of a run directory (flag-trader train --out DIR); its prompts use the run's own budget. */
-export async function runScorer(run: string, id?: string, limits: Pick<PolicyScorerLimits, 'maxPromptChars'> = {}): Promise<ActionScorer> {
+export async function runScorer(run: string, id?: string, limits: Pick<PolicyScorerLimits, 'maxPromptChars'> & { adapter?: string } = {}): Promise<ActionScorer> {
   const record = readRunRecord(run);
   const policy = await createPolicy(record.config);
   if (policy.fingerprint !== record.hashes.model) {
@@ -115,14 +115,17 @@ export async function runScorer(run: string, id?: string, limits: Pick<PolicySco
   }
   const path = trainedWeightsPath(run);
   loadParamsInto(savedTensors(policy), readPolicyTensors(path).params, path);
+  if (limits.adapter !== undefined) loadRunAdapter(policy, limits.adapter, run);
   return policyScorer(policy, id ?? `flag-trader-${basename(resolve(run))}`, {
-    ...limits, budgetHint: 'the run\'s prompt budget is its config\'s prompt_max_tokens / prompt_max_chars',
+    ...(limits.maxPromptChars !== undefined && { maxPromptChars: limits.maxPromptChars }), budgetHint: 'the run\'s prompt budget is its config\'s prompt_max_tokens / prompt_max_chars',
   });
 }
 
 export interface ModelScorerOptions {
   id?: string;
   tokenizer?: string;
+  /** A PEFT LoRA adapter folder merged into the model's weights as they load. */
+  adapter?: string;
   /** Seed of random:<config> weights. */
   seed?: number;
   /** Prompt style used when rendering observations (/v1/act); default 'full'. */
@@ -163,7 +166,7 @@ export async function modelScorer(spec: string, o: ModelScorerOptions = {}): Pro
   positive('--prompt-max-tokens', o.promptMaxTokens);
   positive('--prompt-max-chars', o.promptMaxChars);
   positive('--max-prompt-chars', o.maxPromptChars);
-  const model = await loadModel(spec, { ...(o.seed !== undefined && { seed: o.seed }), ...(o.tokenizer !== undefined && { tokenizerPath: o.tokenizer }) });
+  const model = await loadModel(spec, { ...(o.seed !== undefined && { seed: o.seed }), ...(o.tokenizer !== undefined && { tokenizerPath: o.tokenizer }), ...(o.adapter !== undefined && { adapter: o.adapter }) });
   const context = model.config.max_position_embeddings;
   const frame = chatTemplateTokens(model.tokenizer);
   if (typeof o.promptMaxTokens === 'number' && o.promptMaxTokens > context - frame) {
