@@ -28,12 +28,8 @@ import { DEMO_CONFIG } from '../src/cli/reproduce.js';
 import { positiveInt } from '../src/util/options.js';
 import { seedListOption } from '../src/util/seed.js';
 import { configField } from './config-field.js';
+import { MODES, type Mode } from './train-modes.js';
 
-type Mode = 'topk' | 'lora';
-const MODES: Record<Mode, Record<string, unknown>> = {
-  topk: { adapter: 'none' },
-  lora: { adapter: 'lora', lora_r: 8, lora_alpha: 16, lora_target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
-};
 
 export interface LoraBenchRow {
   mode: Mode;

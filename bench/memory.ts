@@ -26,8 +26,8 @@ import { parseLlamaConfig } from '../src/model/parse-config.js';
 import type { LlamaConfig } from '../src/model/config.js';
 import { readJson } from '../src/util/read-json.js';
 import { configField } from './config-field.js';
+import { MODES, type Mode } from './train-modes.js';
 
-type Mode = 'topk' | 'lora';
 type Dtype = 'float32' | 'bfloat16';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -38,10 +38,6 @@ const QWEN_CONFIG = join(HERE.endsWith(join('dist', 'bench')) ? join(HERE, '..',
 export const MEMORY_RUN = {
   policy: 'llm', trainable_layers: 2, synthetic_days: 200, num_steps: 4, total_timesteps: 8, minibatch_size: 4, update_epochs: 1,
   prompt_style: 'compact', prompt_max_tokens: 512, checkpoint_every: 100,
-};
-const MODES: Record<Mode, Record<string, unknown>> = {
-  topk: { adapter: 'none' },
-  lora: { adapter: 'lora', lora_r: 8, lora_alpha: 16, lora_target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
 };
 
 export interface MemoryRow {

@@ -81,16 +81,11 @@ function percentileInterval(stats: Float64Array, level: number): { lower: number
 }
 
 /** A bootstrap interval of the mean of a few values (e.g. one Sharpe difference per walk-forward window). */
-export interface MeanCI {
+export interface MeanCI extends SharpeDiffCI {
   /** The mean of the values. */
   observed: number;
-  lower: number;
-  upper: number;
-  level: number;
   /** Fraction of resampled means <= 0. */
   fractionNotBetter: number;
-  resamples: number;
-  block: number;
   /** How many values were resampled. */
   n: number;
 }
