@@ -69,7 +69,8 @@ test('corpus: held-out split by text (a repeated text is on one side only); pack
   assert.ok(heldOut.every((d) => !trainTexts.has(d.text)), 'no held-out text is in the training split');
   const tok = new ByteTokenizer();
   const s = packDocuments([{ text: 'ab', date: null, source: 's' }, { text: 'c', date: null, source: 's' }], (x) => tok.encode(x), 0, null);
-  assert.deepEqual([...s], [3 + 97, 3 + 98, 0, 3 + 99, 0]);
+  assert.deepEqual([...s.ids], [3 + 97, 3 + 98, 0, 3 + 99, 0]);
+  assert.equal(s.target, null, 'no context-only text: every token is a target');
 });
 
 test('schedule: linear warm-up to the peak, cosine down to lr * min_lr_ratio at the last step', () => {

@@ -17,6 +17,7 @@ import { camel } from './train.js';
 import { parseSeedValue, seedListOption } from '../util/seed.js';
 import { parsePositiveInt } from './reproduce.js';
 import { isIsoDate } from '../data/dates.js';
+import type { PromptStyle } from '../prompt/render.js';
 
 /** Settings that are seeds: their flags go through the one seed parser (src/util/seed.ts) first. */
 const PRETRAIN_SEED_KEYS: readonly string[] = ['seed', 'model_seed'];
@@ -28,6 +29,33 @@ function collect(v: string, prev: string[] = []): string[] {
 function parseDate(v: string): string {
   if (!isIsoDate(v)) throw new InvalidArgumentError(`expected a date YYYY-MM-DD, got ${JSON.stringify(v)}`);
   return v;
+}
+
+function parseTranscriptNews(v: string): 'tags' | 'words' | 'both' {
+  if (v !== 'tags' && v !== 'words' && v !== 'both') throw new InvalidArgumentError(`expected tags, words or both, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function parseTranscriptLabel(v: string): 'regime' | 'trend' {
+  if (v !== 'regime' && v !== 'trend') throw new InvalidArgumentError(`expected regime or trend, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function parseProbability(v: string): number {
+  const x = Number(v);
+  if (v.trim() === '' || !(x >= 0 && x <= 1)) throw new InvalidArgumentError(`expected a probability in [0, 1], got ${JSON.stringify(v)}`);
+  return x;
+}
+
+function parsePromptStyle(v: string): PromptStyle {
+  if (v !== 'compact' && v !== 'full') throw new InvalidArgumentError(`expected compact or full, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function parseNonNegative(v: string): number {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`expected a number >= 0, got ${JSON.stringify(v)}`);
+  return x;
 }
 
 export function formatHeldOut(h: readonly HeldOutLoss[]): string {
@@ -42,6 +70,13 @@ export function registerPretrain(program: Command): void {
     .option('--investorbench <file>', 'INVESTOR-BENCH JSON file: its news and 10-K/10-Q items, dated (repeatable)', collect, [])
     .option('--synthetic-seeds <list>', 'built-in synthetic market seeds whose generated headlines join the corpus (undated)', seedListOption('--synthetic-seeds'))
     .option('--synthetic-days <n>', 'days of each synthetic market', parsePositiveInt, 2000)
+    .option('--transcript-seeds <list>', 'synthetic market seeds whose days become trading transcripts: the policy\'s prompt in the model\'s chat template, answered with the hindsight trend label (undated)', seedListOption('--transcript-seeds'))
+    .option('--transcript-news <variant>', 'transcripts\' headlines: tags (with "(Sentiment: ...)"), words (without), or both (each day twice)', parseTranscriptNews, 'both')
+    .option('--transcript-label <kind>', 'the answer of a transcript: regime (the synthetic regime of the day: bull buy, bear sell, flat hold) or trend (the sign of the next --transcript-horizon days\' log return outside the hold band)', parseTranscriptLabel, 'regime')
+    .option('--transcript-horizon <days>', 'trend labels: days ahead whose log return labels a transcript: buy above the hold band, sell below minus it, hold inside', parsePositiveInt, 10)
+    .option('--transcript-hold-band <r>', 'trend labels: log-return band labelled hold', parseNonNegative, 0.02)
+    .option('--transcript-news-accuracy <p>', 'news accuracy of the transcripts\' markets (the demo market\'s)', parseProbability, 0.85)
+    .option('--transcript-prompt-style <style>', 'prompt style of the transcripts (the policy\'s prompt_style)', parsePromptStyle, 'compact')
     .option('--text <file[@date]>', 'plain text file, one document per paragraph; undated unless @YYYY-MM-DD (repeatable)', collect, [])
     .option('--jsonl <file>', 'JSONL file, one {"text": ..., "date": "YYYY-MM-DD" | null} per line (repeatable)', collect, [])
     .option('--text-cutoff <date>', 'keep only text dated on or before this day (recorded in the model; evaluation windows must start after it)', parseDate)
@@ -67,6 +102,10 @@ export function registerPretrain(program: Command): void {
     const sources: CorpusSource[] = [
       ...(opts.investorbench as string[]).map((path) => ({ kind: 'investorbench' as const, path: resolve(path) })),
       ...((opts.syntheticSeeds as number[] | undefined) ?? []).map((seed) => ({ kind: 'synthetic' as const, seed, days: opts.syntheticDays as number, newsTags: true })),
+      ...((opts.transcriptSeeds as number[] | undefined) ?? []).flatMap((seed) => (opts.transcriptNews === 'both' ? [true, false] : [opts.transcriptNews === 'tags']).map((newsTags) => ({
+        kind: 'transcripts' as const, seed, days: opts.syntheticDays as number, newsTags, newsAccuracy: opts.transcriptNewsAccuracy as number,
+        label: opts.transcriptLabel as 'regime' | 'trend', horizon: opts.transcriptHorizon as number, holdBand: opts.transcriptHoldBand as number, promptStyle: opts.transcriptPromptStyle as PromptStyle,
+      }))),
       ...(opts.text as string[]).map((a) => parseTextSource(a)),
       ...(opts.jsonl as string[]).map((path) => ({ kind: 'jsonl' as const, path })),
     ];

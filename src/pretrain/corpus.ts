@@ -5,6 +5,8 @@
  *   - the built-in synthetic market's generated headlines, for chosen market seeds (the seeds a
  *     model has read are recorded, so that it is never evaluated on one of them); undated, since their
  *     calendar is made up;
+ *   - trading transcripts of such markets (transcripts.ts): each day's prompt, in the chat format the
+ *     policy reads, with the answer that hindsight shows was right; undated, like their markets;
  *   - plain text files: one undated document per blank-line-separated paragraph, or dated with
  *     FILE@YYYY-MM-DD;
  *   - JSONL files: one document per line, {"text": "...", "date": "YYYY-MM-DD" | null}; the date key
@@ -20,6 +22,9 @@ import { loadSeries } from '../data/load.js';
 import { generateSyntheticMarket } from '../data/synthetic.js';
 import { Rng } from '../util/rng.js';
 import { isIsoDate } from '../data/dates.js';
+import type { ChatRenderer } from '../model/chat-template.js';
+import type { PromptStyle } from '../prompt/render.js';
+import { marketTranscripts, regimeLabel, trendLabel } from './transcripts.js';
 
 export interface CorpusDoc {
   text: string;
@@ -27,11 +32,22 @@ export interface CorpusDoc {
   date: string | null;
   /** Which source it came from: `investorbench:msft.json`, `synthetic:1001`, `text:notes.txt`, ... */
   source: string;
+  /**
+   * Characters at the start of `text` that are context only: their tokens are read but never
+   * predicted (a transcript's prompt; only its answer is a target, as in supervised fine-tuning).
+   * Absent: every token is a target.
+   */
+  contextChars?: number;
 }
 
 export type CorpusSource =
   | { kind: 'investorbench'; path: string }
   | { kind: 'synthetic'; seed: number; days: number; newsTags: boolean }
+  | {
+    kind: 'transcripts'; seed: number; days: number; newsTags: boolean; newsAccuracy: number;
+    /** regime: the synthetic regime's position; trend: the sign of the horizon's return outside the hold band. */
+    label: 'regime' | 'trend'; horizon: number; holdBand: number; promptStyle: PromptStyle;
+  }
   | { kind: 'text'; path: string; date: string | null }
   | { kind: 'jsonl'; path: string };
 
@@ -47,8 +63,19 @@ export function parseTextSource(arg: string): CorpusSource {
   return m ? { kind: 'text', path: m[1]!, date: checkDate(m[2]!, `--text ${arg}`) } : { kind: 'text', path: arg, date: null };
 }
 
+/** What reading some sources needs besides the source itself. */
+export interface ReadContext {
+  /** The chat template of the model being trained (transcripts are written in it). */
+  chat?: ChatRenderer;
+}
+
+/** Days of price history in a transcript's prompt: the training default (src/rl/config.ts lookback). */
+const TRANSCRIPT_LOOKBACK = 20;
+/** Steps per transcript episode: the training default (max_episode_steps). */
+const TRANSCRIPT_EPISODE_STEPS = 65;
+
 /** The documents of one source, in a fixed order. */
-export async function readSource(src: CorpusSource): Promise<CorpusDoc[]> {
+export async function readSource(src: CorpusSource, ctx: ReadContext = {}): Promise<CorpusDoc[]> {
   switch (src.kind) {
     case 'investorbench': {
       const series = await loadSeries({ path: src.path, format: 'investorbench' });
@@ -64,6 +91,15 @@ export async function readSource(src: CorpusSource): Promise<CorpusDoc[]> {
       const docs: CorpusDoc[] = [];
       for (const items of series.text ?? []) for (const item of items) docs.push({ text: item.text, date: null, source: `synthetic:${src.seed}` });
       return docs;
+    }
+    case 'transcripts': {
+      if (!ctx.chat) throw new Error(`transcripts of synthetic seed ${src.seed} need the model's chat template (read them through pretrain)`);
+      const { series, regimes } = generateSyntheticMarket({ seed: src.seed, days: src.days, newsTags: src.newsTags, newsAccuracy: src.newsAccuracy });
+      const source = `transcripts:${src.seed}${src.newsTags ? '' : ':words'}`;
+      const labelOf = src.label === 'regime' ? (t: number) => regimeLabel(regimes, t) : (t: number) => trendLabel(series.prices, t, src.horizon, src.holdBand);
+      return marketTranscripts(series, ctx.chat, {
+        labelOf, lookback: TRANSCRIPT_LOOKBACK, episodeSteps: TRANSCRIPT_EPISODE_STEPS, seed: src.seed, prompt: { style: src.promptStyle },
+      }).map((d) => ({ text: d.text, date: null, source, contextChars: d.text.length - d.answerChars }));
     }
     case 'text': {
       const raw = readText(src.path);
@@ -116,13 +152,13 @@ export interface Corpus {
 }
 
 /** Read every source, keep what the cutoff allows, hash and count it. */
-export async function buildCorpus(sources: CorpusSource[], cutoff: string | null): Promise<Corpus> {
-  if (sources.length === 0) throw new Error('the corpus has no source: give at least one of --investorbench, --synthetic-seeds, --text, --jsonl');
+export async function buildCorpus(sources: CorpusSource[], cutoff: string | null, ctx: ReadContext = {}): Promise<Corpus> {
+  if (sources.length === 0) throw new Error('the corpus has no source: give at least one of --investorbench, --synthetic-seeds, --transcript-seeds, --text, --jsonl');
   if (cutoff !== null) checkDate(cutoff, '--text-cutoff');
   const docs: CorpusDoc[] = [];
   let dropped = 0;
   for (const src of sources) {
-    for (const d of await readSource(src)) {
+    for (const d of await readSource(src, ctx)) {
       if (cutoff !== null && d.date !== null && d.date > cutoff) { dropped++; continue; }
       docs.push(d);
     }
@@ -162,22 +198,64 @@ export function splitHeldOut(docs: CorpusDoc[], fraction: number): { train: Corp
   return { train, heldOut };
 }
 
+/**
+ * A packed token stream. `target[p]` says whether token p is predicted (from the tokens before it);
+ * null when every token is (no document has context-only characters).
+ */
+export interface PackedStream {
+  ids: Int32Array;
+  target: Uint8Array | null;
+}
+
 /** Token stream of documents (each followed by the separator id), in a seeded shuffled order. */
-export function packDocuments(docs: CorpusDoc[], encode: (s: string) => number[], separator: number, seed: number | null): Int32Array {
+export function packDocuments(docs: CorpusDoc[], encode: (s: string) => number[], separator: number, seed: number | null): PackedStream {
   const order = docs.map((_, i) => i);
   if (seed !== null) {
     const rng = new Rng(seed);
     for (let i = order.length - 1; i > 0; i--) { const j = rng.int(i + 1); [order[i], order[j]] = [order[j]!, order[i]!]; }
   }
-  const parts: number[][] = [];
-  let n = 0;
+  const parts: Array<{ ids: number[]; context: number }> = [];
+  let n = 0, masked = false;
   for (const i of order) {
-    const ids = encode(docs[i]!.text);
-    parts.push(ids);
+    const d = docs[i]!;
+    const ids = encode(d.text);
+    const context = d.contextChars === undefined ? 0 : contextTokens(d, ids, encode);
+    if (context > 0) masked = true;
+    parts.push({ ids, context });
     n += ids.length + 1;
   }
   const out = new Int32Array(n);
+  const target = masked ? new Uint8Array(n).fill(1) : null;
   let k = 0;
-  for (const ids of parts) { out.set(ids, k); k += ids.length; out[k++] = separator; }
-  return out;
+  for (const { ids, context } of parts) {
+    out.set(ids, k);
+    if (target) target.fill(0, k, k + context);
+    k += ids.length;
+    out[k++] = separator;
+  }
+  return { ids: out, target };
+}
+
+/** Tokens of a document's context part: its encoding must be where the whole text's encoding starts. */
+function contextTokens(d: CorpusDoc, ids: number[], encode: (s: string) => number[]): number {
+  const head = encode(d.text.slice(0, d.contextChars));
+  if (head.length >= ids.length || head.some((id, i) => ids[i] !== id)) {
+    throw new Error(`${d.source}: the document's context (${d.contextChars} characters) does not end at a token boundary of its text, or leaves nothing to predict: ${JSON.stringify(d.text.slice(Math.max(0, d.contextChars! - 40), d.contextChars! + 20))}`);
+  }
+  return head.length;
+}
+
+/** The targets of the window ids[a..b): ids[a+1..b+1], IGNORE_TARGET where the stream predicts nothing. */
+export function windowTargets(s: PackedStream, a: number, b: number, ignore: number): Int32Array {
+  const t = s.ids.slice(a + 1, b + 1);
+  if (s.target) for (let i = 0; i < t.length; i++) if (s.target[a + 1 + i] === 0) t[i] = ignore;
+  return t;
+}
+
+/** How many targets the window ids[a..b) has. */
+export function windowTargetCount(s: PackedStream, a: number, b: number): number {
+  if (!s.target) return b - a;
+  let n = 0;
+  for (let p = a + 1; p <= b; p++) n += s.target[p]!;
+  return n;
 }

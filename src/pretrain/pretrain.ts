@@ -28,9 +28,9 @@ import { AdamW, clipGradNorm } from '../rl/optim.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { MODEL_META_FORMAT, MODEL_META_VERSION, writeModelMeta } from '../model/meta.js';
 import { Rng, type RngState } from '../util/rng.js';
-import { buildCorpus, packDocuments, splitHeldOut, type CorpusDoc, type CorpusSource, type CorpusStats } from './corpus.js';
+import { buildCorpus, packDocuments, splitHeldOut, windowTargetCount, windowTargets, type CorpusDoc, type CorpusSource, type CorpusStats, type PackedStream } from './corpus.js';
 import { scheduledLr, type PretrainConfig } from './config.js';
-import { LanguageModelTrainer } from './lm-objective.js';
+import { IGNORE_TARGET, LanguageModelTrainer } from './lm-objective.js';
 
 export const PRETRAIN_CHECKPOINT_FORMAT = 'flag-trader/pretrain-checkpoint';
 
@@ -100,28 +100,30 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (o.resume && !existsSync(ckptPath)) throw new Error(`--resume: ${ckptPath} does not exist (nothing to resume)`);
   if (!o.resume && existsSync(ckptPath)) throw new Error(`${o.out} already holds a pretraining run (${ckptPath}); pass --resume to continue it or choose another --out`);
 
+  // ---- model (first: transcripts are written in its chat template) ----
+  const loaded = await loadModel(c.model, { seed: c.model_seed });
+  if (loaded.config.max_position_embeddings < c.seq_len) throw new Error(`seq_len ${c.seq_len} exceeds the model's max_position_embeddings ${loaded.config.max_position_embeddings}`);
+
   // ---- corpus ----
-  const corpus = await buildCorpus(o.sources, o.textCutoff);
+  const corpus = await buildCorpus(o.sources, o.textCutoff, { chat: loaded.tokenizer });
   const { train, heldOut } = splitHeldOut(corpus.docs, c.heldout_fraction);
   if (train.length === 0) throw new Error('every document fell into the held-out split: lower --heldout-fraction or add text');
   log(`corpus: ${corpus.stats.documents} documents (${corpus.stats.dated} dated ${corpus.stats.firstDate ?? ''}..${corpus.stats.lastDate ?? ''}, ${corpus.stats.undated} undated; ${corpus.stats.droppedAfterCutoff} dropped after the cutoff ${o.textCutoff ?? '(none)'}), ${train.length} train / ${heldOut.length} held out`);
-
-  // ---- model ----
-  const loaded = await loadModel(c.model, { seed: c.model_seed });
-  if (loaded.config.max_position_embeddings < c.seq_len) throw new Error(`seq_len ${c.seq_len} exceeds the model's max_position_embeddings ${loaded.config.max_position_embeddings}`);
   const backend = getBackend();
   if (c.threads > 0) backend.setThreads(c.threads);
   const tok = loaded.tokenizer;
   const sep = tok.tokenId(END_OF_TEXT) ?? tok.eosId;
   const encode = (s: string) => tok.encode(s);
   const stream = packDocuments(train, encode, sep, c.seed);
-  if (stream.length < c.seq_len + 1) throw new Error(`the training text is ${stream.length} tokens, fewer than one sequence of seq_len + 1 = ${c.seq_len + 1}: add text or lower --seq-len`);
-  const heldStreams = new Map<string, Int32Array>();
+  const N = stream.ids.length;
+  if (N < c.seq_len + 1) throw new Error(`the training text is ${N} tokens, fewer than one sequence of seq_len + 1 = ${c.seq_len + 1}: add text or lower --seq-len`);
+  const heldStreams = new Map<string, PackedStream>();
   for (const g of [...new Set(heldOut.map(groupOf))].sort()) {
     const s = packDocuments(heldOut.filter((d) => groupOf(d) === g), encode, sep, null);
-    if (s.length >= 2) heldStreams.set(g, s.subarray(0, Math.min(s.length, c.eval_tokens + 1)));
+    const end = Math.min(s.ids.length, c.eval_tokens + 1);
+    if (end >= 2) heldStreams.set(g, { ids: s.ids.subarray(0, end), target: s.target?.subarray(0, end) ?? null });
   }
-  log(`model ${c.model}: ${loaded.config.num_hidden_layers} layers, hidden ${loaded.config.hidden_size}, vocab ${loaded.config.vocab_size}; ${stream.length} training tokens`);
+  log(`model ${c.model}: ${loaded.config.num_hidden_layers} layers, hidden ${loaded.config.hidden_size}, vocab ${loaded.config.vocab_size}; ${N} training tokens${stream.target ? ` (${countTargets(stream.target)} of them targets: context-only text is read, not predicted)` : ''}`);
 
   const trainer = new LanguageModelTrainer(loaded.config, loaded.weights, backend);
   const params = trainer.params();
@@ -167,18 +169,20 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const out: HeldOutLoss[] = [];
     for (const [group, s] of heldStreams) {
       let nats = 0, tokens = 0, bytes = 0;
-      for (let a = 0; a + 1 < s.length; a += c.seq_len) {
-        const b = Math.min(a + c.seq_len, s.length - 1);
-        const r = trainer.loss(s.subarray(a, b), s.subarray(a + 1, b + 1));
+      for (let a = 0; a + 1 < s.ids.length; a += c.seq_len) {
+        const b = Math.min(a + c.seq_len, s.ids.length - 1);
+        if (windowTargetCount(s, a, b) === 0) continue;
+        const targets = windowTargets(s, a, b, IGNORE_TARGET);
+        const r = trainer.loss(s.ids.subarray(a, b), targets);
         nats += r.lossSum; tokens += r.count;
-        bytes += targetBytes(tok, s.subarray(a + 1, b + 1), sep);
+        bytes += targetBytes(tok, targets, sep);
       }
       out.push({ group, tokens, bytes, nats_per_token: nats / tokens, nats_per_byte: bytes > 0 ? nats / bytes : NaN });
     }
     return out;
   };
 
-  o.onStart?.({ startStep: step, steps: c.steps, trainTokens: stream.length });
+  o.onStart?.({ startStep: step, steps: c.steps, trainTokens: N });
   const L = c.seq_len;
   let last: StepMetrics | undefined = metrics.length ? JSON.parse(metrics[metrics.length - 1]!) as StepMetrics : undefined;
   const stopAt = Math.min(c.steps, o.stopAfter ?? c.steps);
@@ -188,15 +192,19 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     opt.lr = scheduledLr(c, step);
     trainer.zeroGrads();
     let lossSum = 0, count = 0;
-    for (let b = 0; b < c.batch_size; b++) {
-      const off = rng.int(stream.length - L);
-      const r = trainer.step(stream.subarray(off, off + L), stream.subarray(off + 1, off + L + 1), c.batch_size * L);
+    // The batch's windows first: the gradient is the mean over the batch's targets.
+    const offsets = Array.from({ length: c.batch_size }, () => rng.int(N - L));
+    const batchTargets = offsets.reduce((n, off) => n + windowTargetCount(stream, off, off + L), 0);
+    for (const off of offsets) {
+      if (windowTargetCount(stream, off, off + L) === 0) continue; // context only: nothing to learn
+      const r = trainer.step(stream.ids.subarray(off, off + L), windowTargets(stream, off, off + L, IGNORE_TARGET), batchTargets);
       lossSum += r.lossSum; count += r.count;
     }
     const gradNorm = clipGradNorm(params, c.max_grad_norm);
-    opt.step();
+    if (count > 0) opt.step();
     const seconds = (performance.now() - t0) / 1000;
-    const m: StepMetrics = { step, lr: opt.lr, loss: lossSum / count, grad_norm: gradNorm, tokens: count, tokens_per_sec: count / seconds };
+    // tokens_per_sec counts every token read (context included): the compute rate.
+    const m: StepMetrics = { step, lr: opt.lr, loss: count > 0 ? lossSum / count : NaN, grad_norm: gradNorm, tokens: count, tokens_per_sec: (c.batch_size * L) / seconds };
     if (step % c.eval_every === 0 || step === c.steps) m.heldout = evaluate();
     // Wall-clock figures are left out of the checkpointed log so that a resumed run's log is bit-identical.
     metrics.push(JSON.stringify({ ...m, tokens_per_sec: undefined }));
@@ -214,13 +222,18 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   writeFileAtomic(join(o.out, 'generation_config.json'), `${JSON.stringify({
     bos_token_id: loaded.config.bos_token_id, eos_token_id: loaded.config.eos_token_ids ?? loaded.config.eos_token_id, pad_token_id: loaded.config.pad_token_id,
   }, null, 2)}\n`);
-  const syntheticSeeds = o.sources.filter((s): s is Extract<CorpusSource, { kind: 'synthetic' }> => s.kind === 'synthetic').map((s) => s.seed);
+  // Every synthetic market the model read (headlines or transcripts, its base's included): the guard
+  // refuses to evaluate on them.
+  const base = loaded.meta;
+  const baseSeeds = Array.isArray(base?.synthetic_seeds) ? (base.synthetic_seeds as number[]) : [];
+  const syntheticSeeds = [...new Set([...baseSeeds, ...o.sources.flatMap((s) => (s.kind === 'synthetic' || s.kind === 'transcripts' ? [s.seed] : []))])];
   writeFileAtomic(join(trainDir, 'corpus.json'), `${JSON.stringify({ sources: o.sources, ...corpusInfo }, null, 2)}\n`);
   writeModelMeta(o.out, {
     format: MODEL_META_FORMAT,
     version: MODEL_META_VERSION,
-    text_cutoff: o.textCutoff,
+    text_cutoff: continuedCutoff(o.textCutoff, loaded, log),
     synthetic_seeds: syntheticSeeds,
+    ...(base && { base_model_meta: { text_cutoff: base.text_cutoff, corpus_hash: (base.corpus as { hash?: string } | undefined)?.hash ?? null, synthetic_seeds: baseSeeds } }),
     corpus: { hash: corpus.hash, sources: o.sources.map(describeSource), ...corpus.stats },
     base_model: c.model,
     config: c,
@@ -230,14 +243,36 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   return { out: o.out, steps: step, final: last, corpus: corpusInfo, model: loaded };
 }
 
-/** UTF-8 bytes the target tokens stand for (separators count 0). */
+/**
+ * The text cutoff of a model made by continuing `loaded`: it has read its base's text too, so the later
+ * of the two cutoffs, and null (not known) when either is. A base without our metadata (a Hub or other
+ * folder) records no cutoff of its own: the new cutoff covers only this corpus, which is said.
+ */
+export function continuedCutoff(cutoff: string | null, loaded: Pick<LoadedModel, 'source' | 'meta' | 'spec'>, log: (m: string) => void = () => {}): string | null {
+  if (loaded.source === 'random') return cutoff;
+  if (!loaded.meta) {
+    log(`warning: base model ${loaded.spec} records no text cutoff (no flag_trader.json): the recorded cutoff ${cutoff ?? 'null'} covers only this corpus, not the base's own pretraining text`);
+    return cutoff;
+  }
+  const b = loaded.meta.text_cutoff;
+  if (b === null || cutoff === null) return null;
+  return b > cutoff ? b : cutoff;
+}
+
+function countTargets(target: Uint8Array): number {
+  let n = 0;
+  for (const x of target) n += x;
+  return n;
+}
+
+/** UTF-8 bytes the target tokens stand for (separators and ignored positions count 0). */
 function targetBytes(tok: TextTokenizer, targets: Int32Array, sep: number): number {
   if (tok.kind === 'bytes') {
     let n = 0;
     for (const id of targets) if (id >= 3) n++;
     return n;
   }
-  const ids = Array.from(targets).filter((id) => id !== sep);
+  const ids = Array.from(targets).filter((id) => id !== sep && id !== IGNORE_TARGET);
   return ids.length ? Buffer.byteLength(tok.decode(ids), 'utf8') : 0;
 }
 
@@ -245,6 +280,7 @@ function describeSource(s: CorpusSource): string {
   switch (s.kind) {
     case 'investorbench': return `investorbench ${s.path.split('/').pop()}`;
     case 'synthetic': return `synthetic seed ${s.seed} (${s.days} days${s.newsTags ? '' : ', no tags'})`;
+    case 'transcripts': return `transcripts of synthetic seed ${s.seed} (${s.days} days, news accuracy ${s.newsAccuracy}${s.newsTags ? '' : ', no tags'}; ${s.promptStyle} prompt; answer = ${s.label === 'regime' ? 'the regime\'s position' : `${s.horizon}-day trend, hold within ${s.holdBand}`})`;
     case 'text': return `text ${s.path.split('/').pop()}${s.date ? `@${s.date}` : ''}`;
     case 'jsonl': return `jsonl ${s.path.split('/').pop()}`;
   }
