@@ -46,8 +46,11 @@ import YAML from 'yaml';
 /** PEFT's names of the decoder's linear maps, the values lora_target_modules takes (src/model/lora.ts LORA_MODULE_NAMES). */
 export const LORA_MODULE_CHOICES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
-/** The LLM a run uses when none is given: the small model pretrained here (models/, README). */
-export const DEFAULT_MODEL = 'flag-news-small';
+/**
+ * The LLM a run uses when none is given: the small model pretrained here on news, then on trading
+ * transcripts of other synthetic markets (models/flag-trader-small/README.md).
+ */
+export const DEFAULT_MODEL = 'flag-trader-small';
 
 /**
  * The paper's PPO values (CleanRL names), which were the defaults before the learning study
@@ -74,8 +77,8 @@ const schema = z.strictObject({
   trainable_layers: z.number().int().min(1).default(2).describe('LLM: number of top decoder layers that train (the rest are frozen); more than the model has is an error. 2 of the default model\'s 6 by default; the paper setting (configs/paper-smollm2.yaml) trains 4 of 30.'),
   model_seed: z.number().int().default(0).describe('Seed of random:<config> model weights (the stand-in "pretrained" base; fixed across run seeds like a real checkpoint).'),
   tokenizer: z.string().min(1).nullable().default(null).describe('LLM: tokenizer.json to use instead of the model folder\'s (e.g. SmolLM2\'s with random:smollm2-135m); null = the model\'s own, or the built-in byte tokenizer for random models.'),
-  policy_head: z.enum(['lm', 'linear']).default('linear').describe('LLM policy head: `lm` = LM-head logits of the action words at the answer position; `linear` = a linear head on the last hidden state.'),
-  head_input: z.enum(['last', 'mean']).default('mean').describe('LLM: what the policy and value heads read: `last` = the answer position\'s final hidden state; `mean` = the mean of the final hidden states of every position after the system turn (market, account, answer prefix).'),
+  policy_head: z.enum(['lm', 'linear']).default('lm').describe('LLM policy head: `lm` = the LM head\'s logits of the action words at the answer position (the model\'s own answer: what its pretraining taught it is the prior PPO starts from); `linear` = a new linear head on what head_input selects.'),
+  head_input: z.enum(['last', 'mean']).default('last').describe('LLM: what the policy and value heads read: `last` = the answer position\'s final hidden state (what the lm head must read); `mean` = the mean of the final hidden states of every position after the system turn (market, account, answer prefix), for linear heads on a model that was not taught to answer (docs/learning.md round 2).'),
   head_norm: z.enum(['running', 'global', 'none']).default('global').describe('LLM: `running` standardises what the linear heads read (policy head when linear, value head) per channel with running statistics of the rollouts, saved with the policy (PPO\'s observation normalisation); `global` centres each channel with the same running means but divides all channels by one running scale (the root mean channel variance), keeping the model\'s geometry; `none` feeds them the raw state. The lm head always reads the raw state.'),
   frozen_dtype: z.enum(['float32', 'bfloat16']).default('float32').describe('LLM: how the frozen weights are stored: `float32`, or `bfloat16` (the paper\'s train_dtype idea) = the embedding / LM head and every frozen layer\'s linear weights (every layer\'s with adapter lora) kept as bf16 and expanded to float32 where used: half their memory, the arithmetic still float32 (exactly a float32 model whose frozen weights are rounded to bf16). Trainable weights, adapters and heads are always float32.'),
   prefix_cache_mb: z.number().int().min(0).default(2048).describe('LLM: memory for cached frozen-layer outputs of prompt prefixes (the instructions; each day\'s market section, which recurs across episodes), in MiB; least recently used entries go first. Larger than a bare model\'s 256 (DEFAULT_PREFIX_CACHE_MB): a run revisits every day of its training window.'),
@@ -130,7 +133,7 @@ const schema = z.strictObject({
   clip_vloss: z.boolean().default(true).describe('Clip the value loss around the rollout value estimate.'),
   ent_coef: z.number().min(0).default(0.1).describe('Entropy bonus coefficient.'),
   vf_coef: z.number().min(0).default(0.5).describe('Value loss coefficient.'),
-  kl_coef: z.number().min(0).default(0).describe('Coefficient of the exact KL(pi || pi_ref) penalty to the frozen initial policy.'),
+  kl_coef: z.number().min(0).default(0.2).describe('Coefficient of the exact KL(pi || pi_ref) penalty to the frozen initial policy: it keeps a pretrained policy near what it knew while the rewards\' noise pulls it about (0.2 measured: docs/learning.md round 4).'),
   max_grad_norm: z.number().positive().default(0.5).describe('Global gradient-norm clipping threshold.'),
   target_kl: z.number().positive().nullable().default(null).describe('Stop an update\'s epochs early when the epoch\'s mean approx_kl exceeds this; null = never.'),
   gradient_accumulation_steps: z.number().int().min(1).default(1).describe('Micro-batches per minibatch (micro-batch = minibatch_size / this); gradients summed before one optimizer step.'),
