@@ -17,15 +17,15 @@ test('PAPER_PPO holds the paper\'s PPO settings; the defaults are the measured o
   for (const [k, v] of Object.entries(paper)) assert.equal(p[k as keyof typeof p], v, k);
   const c = defaultConfig();
   const measured = {
-    learning_rate: 1e-3, num_steps: 200, anneal_lr: false, gamma: 0, gae_lambda: 0, update_epochs: 4, ent_coef: 0.1, kl_coef: 0,
+    learning_rate: 1e-3, num_steps: 200, anneal_lr: false, gamma: 0, gae_lambda: 0, update_epochs: 4, ent_coef: 0.1, kl_coef: 0.2,
     gradient_accumulation_steps: 1, minibatch_size: 100, total_timesteps: 13860, max_episode_steps: 65,
   };
   for (const [k, v] of Object.entries(measured)) assert.equal(c[k as keyof typeof c], v, k);
   assert.equal(c.policy, 'llm');
   assert.equal(c.model, DEFAULT_MODEL);
   assert.equal(c.trainable_layers, 2);
-  assert.equal(c.policy_head, 'linear');
-  assert.equal(c.head_input, 'mean');
+  assert.equal(c.policy_head, 'lm');
+  assert.equal(c.head_input, 'last');
   assert.equal(c.head_norm, 'global');
   assert.equal(c.prompt_style, 'compact');
   assert.equal(c.prompt_max_tokens, 1024);

@@ -20,7 +20,7 @@ import { TradingEnv } from '../src/env/trading-env.js';
 import { metricsOf, tensorsOf, withTmp } from './run-helpers.js';
 
 const LORA_RUN = {
-  policy: 'llm', model: 'random:tiny', trainable_layers: 2, adapter: 'lora', lora_r: 4, lora_alpha: 8,
+  policy: 'llm', model: 'random:tiny', trainable_layers: 2, adapter: 'lora', lora_r: 4, lora_alpha: 8, policy_head: 'linear', head_input: 'mean',
   lora_target_modules: ['q_proj', 'v_proj', 'o_proj', 'down_proj'], synthetic_days: 160, num_steps: 8, total_timesteps: 24,
   minibatch_size: 8, gradient_accumulation_steps: 2, checkpoint_every: 1, prompt_max_tokens: null, learning_rate: 5e-3, update_epochs: 2,
 };

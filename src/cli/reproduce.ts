@@ -243,7 +243,7 @@ export function registerReproduce(program: Command): void {
 
 /**
  * The demo's settings: every training default (the pretrained flag-trader-small, its top 2 layers
- * trained, the heads on the mean final hidden state, the measured PPO settings: docs/learning.md),
+ * trained, its own answer (the lm head) as the policy, the measured PPO settings: docs/learning.md),
  * with a budget that fits the 6-minute main job, on the synthetic market with more informative news
  * than the generator's default (85% of headlines carry the regime's sentiment instead of 70%), so that
  * what the policy learns from reading shows within that budget.
