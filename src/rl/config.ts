@@ -136,7 +136,7 @@ const schema = z.strictObject({
   kl_coef: z.number().min(0).default(0.2).describe('Coefficient of the exact KL(pi || pi_ref) penalty to the frozen initial policy: it keeps a pretrained policy near what it knew while the rewards\' noise pulls it about (0.2 measured: docs/learning.md round 4).'),
   max_grad_norm: z.number().positive().default(0.5).describe('Global gradient-norm clipping threshold.'),
   target_kl: z.number().positive().nullable().default(null).describe('Stop an update\'s epochs early when the epoch\'s mean approx_kl exceeds this; null = never.'),
-  gradient_accumulation_steps: z.number().int().min(1).default(1).describe('Micro-batches per minibatch (micro-batch = minibatch_size / this); gradients summed before one optimizer step.'),
+  gradient_accumulation_steps: z.number().int().min(1).default(1).describe('Micro-batches per minibatch (micro-batch = minibatch_size / this); gradients summed before one optimizer step. Bookkeeping only: samples already run forward and backward one at a time, so the results and the memory are the same for every value (docs/training.md).'),
   minibatch_size: z.number().int().min(1).default(100).describe('Samples per optimizer step (the last minibatch of an epoch keeps the remainder).'),
   reward_scale: z.number().positive().default(100).describe('Multiplies the environment reward before GAE (daily log returns are ~0.01; e.g. 100 = rewards in percent). Metrics report unscaled rewards.'),
   bootstrap_truncation: z.boolean().default(true).describe('At a time-limit episode end (max steps, window end) add gamma * V(final observation) to the last reward; false = treat every episode end as terminal, as CleanRL does.'),
