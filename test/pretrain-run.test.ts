@@ -150,6 +150,9 @@ test('flag-trader pretrain on the command line: needs a cutoff decision, writes 
   const noCutoff = await run('--out', out, '--jsonl', JSONL, '--model', 'random:tiny', '--steps', '2');
   assert.equal(noCutoff.code, 1);
   assert.match(noCutoff.stderr, /pretrain needs --text-cutoff YYYY-MM-DD/);
+  const stray = await run('--out', out, '--jsonl', JSONL, '--text-cutoff', '2020-09-30', '--transcript-label', 'trend', '--transcript-hold-band', '0.01');
+  assert.equal(stray.code, 1);
+  assert.match(stray.stderr, /--transcript-label, --transcript-hold-band without --transcript-seeds/);
   const bad = await run('--out', out, '--jsonl', JSONL, '--text-cutoff', '2020-09-30', '--seq-len', '1');
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /seq-len/);

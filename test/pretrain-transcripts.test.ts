@@ -4,7 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trendLabel, regimeLabel, answerText, marketTranscripts } from '../src/pretrain/transcripts.js';
-import { continuedCutoff } from '../src/pretrain/pretrain.js';
+import { continuedCutoff, pretrain } from '../src/pretrain/pretrain.js';
+import { parsePretrainConfig } from '../src/pretrain/config.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
 import { buildCorpus, packDocuments, windowTargetCount, windowTargets } from '../src/pretrain/corpus.js';
 import { ByteTokenizer } from '../src/model/tokenizer.js';
 import { generateSyntheticMarket } from '../src/data/synthetic.js';
@@ -97,15 +102,59 @@ test('regimeLabel: the regime of day t gives the position of its drift (bull buy
   assert.ok(up('bull') > 0.55 && up('bear') < 0.47, `bull ${up('bull')}, bear ${up('bear')}`);
 });
 
-test('continuedCutoff: a continued model records the later cutoff, unknown when either is; random bases read nothing', () => {
+test('continuedCutoff: a continued model records the later cutoff, its base\'s when it reads nothing dated, unknown when either is', () => {
   const meta = (text_cutoff: string | null) => ({ format: 'flag-trader/pretrained-model' as const, version: 1 as const, text_cutoff });
-  assert.equal(continuedCutoff('2020-09-30', { source: 'random', meta: null, spec: 'random:small' }), '2020-09-30');
-  assert.equal(continuedCutoff(null, { source: 'random', meta: null, spec: 'random:small' }), null);
-  assert.equal(continuedCutoff('2020-06-30', { source: 'folder', meta: meta('2020-09-30'), spec: 'm' }), '2020-09-30');
-  assert.equal(continuedCutoff('2021-01-31', { source: 'folder', meta: meta('2020-09-30'), spec: 'm' }), '2021-01-31');
-  assert.equal(continuedCutoff(null, { source: 'folder', meta: meta('2020-09-30'), spec: 'm' }), null);
-  assert.equal(continuedCutoff('2020-09-30', { source: 'folder', meta: meta(null), spec: 'm' }), null);
+  const folder = (c: string | null) => ({ source: 'folder' as const, meta: meta(c), spec: 'm' });
+  assert.equal(continuedCutoff('2020-09-30', 5, { source: 'random', meta: null, spec: 'random:small' }), '2020-09-30');
+  assert.equal(continuedCutoff(null, 5, { source: 'random', meta: null, spec: 'random:small' }), null);
+  assert.equal(continuedCutoff('2020-06-30', 5, folder('2020-09-30')), '2020-09-30');
+  assert.equal(continuedCutoff('2021-01-31', 5, folder('2020-09-30')), '2021-01-31');
+  // No cutoff given: undated text only keeps the base's; dated text of unknown reach makes it unknown.
+  assert.equal(continuedCutoff(null, 0, folder('2020-09-30')), '2020-09-30');
+  assert.equal(continuedCutoff(null, 3, folder('2020-09-30')), null);
+  assert.equal(continuedCutoff('2020-09-30', 0, folder(null)), null);
   const logs: string[] = [];
-  assert.equal(continuedCutoff('2020-09-30', { source: 'folder', meta: null, spec: 'hf' }, (m) => logs.push(m)), '2020-09-30');
-  assert.match(logs[0]!, /base model hf records no text cutoff/);
+  assert.equal(continuedCutoff('2020-09-30', 0, { source: 'folder', meta: null, spec: 'hf' }, (m) => logs.push(m)), null);
+  assert.match(logs[0]!, /base model hf records no text cutoff .* text_cutoff null/);
+});
+
+const TMP = mkdtempSync(join(tmpdir(), 'flag-trader-transcripts-'));
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+test('pretrain continued on transcripts: answer-only loss, held-out answers, the base\'s cutoff and seeds kept, bit-identical resume', { timeout: 120_000 }, async () => {
+  // Stage 1: a base that read dated news (cutoff 2020-09-30) and the headlines of market 1001.
+  const news = join(TMP, 'news.jsonl');
+  writeFileSync(news, ['ACME raises its outlook.', 'ACME misses estimates.'].map((text, i) => JSON.stringify({ text, date: `2020-09-2${i}` })).join('\n') + '\n');
+  const base = join(TMP, 'base');
+  const cfg1 = parsePretrainConfig({ model: 'random:tiny', seq_len: 64, batch_size: 2, steps: 3, warmup_steps: 1, eval_every: 3, eval_tokens: 512 }, 'test');
+  await pretrain({ out: base, config: cfg1, sources: [{ kind: 'jsonl', path: news }, { kind: 'synthetic', seed: 1001, days: 60, newsTags: true }], textCutoff: '2020-09-30' });
+  // Stage 2: transcripts of market 1002 only (undated), no cutoff given.
+  const tx = (newsTags: boolean) => ({ kind: 'transcripts' as const, seed: 1002, days: 80, newsTags, newsAccuracy: 0.85, label: 'regime' as const, horizon: 10, holdBand: 0.02, promptStyle: 'compact' as const });
+  const sources = [tx(true), tx(false)];
+  const cfg2 = parsePretrainConfig({ model: base, seq_len: 640, batch_size: 2, steps: 6, warmup_steps: 1, eval_every: 3, eval_tokens: 4000, checkpoint_every: 2, heldout_fraction: 0.2 }, 'test');
+  const a = join(TMP, 'straight'), b = join(TMP, 'resumed');
+  const r = await pretrain({ out: a, config: cfg2, sources, textCutoff: null });
+  const meta = JSON.parse(readFileSync(join(a, 'flag_trader.json'), 'utf8'));
+  assert.equal(meta.text_cutoff, '2020-09-30', 'nothing dated read here: the base\'s cutoff holds');
+  assert.deepEqual(meta.synthetic_seeds, [1001, 1002]);
+  assert.deepEqual(meta.base_model_meta, { text_cutoff: '2020-09-30', corpus_hash: JSON.parse(readFileSync(join(base, 'flag_trader.json'), 'utf8')).corpus.hash, synthetic_seeds: [1001] });
+  // Only answers are targets: a step's targets are a few tokens per transcript, not the window's 640 each.
+  const log = readFileSync(join(a, 'train', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tokens: number; loss: number });
+  for (const m of log) assert.ok(m.tokens > 0 && m.tokens < 2 * 640 / 10 && Number.isFinite(m.loss), JSON.stringify(m));
+  const held = r.final.heldout!.find((h) => h.group === 'transcripts')!;
+  assert.ok(held.tokens > 0 && held.tokens < 4000 / 10 && Number.isFinite(held.nats_per_token), JSON.stringify(held));
+  // Stopped and resumed: the same weights and log, bit for bit.
+  await pretrain({ out: b, config: cfg2, sources, textCutoff: null, stopAfter: 3 });
+  await pretrain({ out: b, config: cfg2, sources, textCutoff: null, resume: true });
+  assert.ok(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors'))), 'same weights, bit for bit');
+  assert.equal(readFileSync(join(a, 'train', 'metrics.jsonl'), 'utf8'), readFileSync(join(b, 'train', 'metrics.jsonl'), 'utf8'));
+  // A window shorter than a prompt could never show an answer its whole prompt: refused.
+  await assert.rejects(pretrain({ out: join(TMP, 'short'), config: { ...cfg2, seq_len: 200 }, sources, textCutoff: null }), /context-only part \(a transcript's prompt\) is \d+ tokens, not shorter than seq_len 200/);
+});
+
+test('packing refuses a context that does not end at a token boundary of the whole text', () => {
+  // An encoder that merges "ab" into one token: the context "a" is not a prefix of encode("ab").
+  const enc = (x: string) => (x === 'ab' ? [7] : [...x].map((c) => c.charCodeAt(0)));
+  assert.throws(() => packDocuments([{ text: 'ab', date: null, source: 'bpe:1', contextChars: 1 }], enc, 0, null),
+    /bpe:1: the document's context \(1 characters\) does not end at a token boundary/);
 });

@@ -70,7 +70,7 @@ export function registerPretrain(program: Command): void {
     .option('--investorbench <file>', 'INVESTOR-BENCH JSON file: its news and 10-K/10-Q items, dated (repeatable)', collect, [])
     .option('--synthetic-seeds <list>', 'built-in synthetic market seeds whose generated headlines join the corpus (undated)', seedListOption('--synthetic-seeds'))
     .option('--synthetic-days <n>', 'days of each synthetic market', parsePositiveInt, 2000)
-    .option('--transcript-seeds <list>', 'synthetic market seeds whose days become trading transcripts: the policy\'s prompt in the model\'s chat template, answered with the hindsight trend label (undated)', seedListOption('--transcript-seeds'))
+    .option('--transcript-seeds <list>', 'synthetic market seeds whose days become trading transcripts: the policy\'s prompt in the model\'s chat template, answered with the hindsight label of --transcript-label (undated)', seedListOption('--transcript-seeds'))
     .option('--transcript-news <variant>', 'transcripts\' headlines: tags (with "(Sentiment: ...)"), words (without), or both (each day twice)', parseTranscriptNews, 'both')
     .option('--transcript-label <kind>', 'the answer of a transcript: regime (the synthetic regime of the day: bull buy, bear sell, flat hold) or trend (the sign of the next --transcript-horizon days\' log return outside the hold band)', parseTranscriptLabel, 'regime')
     .option('--transcript-horizon <days>', 'trend labels: days ahead whose log return labels a transcript: buy above the hold band, sell below minus it, hold inside', parsePositiveInt, 10)
@@ -109,6 +109,9 @@ export function registerPretrain(program: Command): void {
       ...(opts.text as string[]).map((a) => parseTextSource(a)),
       ...(opts.jsonl as string[]).map((path) => ({ kind: 'jsonl' as const, path })),
     ];
+    // The transcript settings shape transcripts only: given without --transcript-seeds they would do nothing.
+    const stray = ['transcriptNews', 'transcriptLabel', 'transcriptHorizon', 'transcriptHoldBand', 'transcriptNewsAccuracy', 'transcriptPromptStyle'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+    if (stray.length > 0 && opts.transcriptSeeds === undefined) throw new Error(`${stray.map((k) => `--${k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`).join(', ')} without --transcript-seeds: there are no transcripts to apply ${stray.length > 1 ? 'them' : 'it'} to`);
     const textCutoff = cutoffOpt === false ? null : cutoffOpt;
     const quiet = Boolean(opts.quiet);
     const log = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };

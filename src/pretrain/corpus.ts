@@ -205,6 +205,8 @@ export function splitHeldOut(docs: CorpusDoc[], fraction: number): { train: Corp
 export interface PackedStream {
   ids: Int32Array;
   target: Uint8Array | null;
+  /** Tokens of the longest context-only part (0 when none). */
+  longestContext: number;
 }
 
 /** Token stream of documents (each followed by the separator id), in a seeded shuffled order. */
@@ -215,12 +217,13 @@ export function packDocuments(docs: CorpusDoc[], encode: (s: string) => number[]
     for (let i = order.length - 1; i > 0; i--) { const j = rng.int(i + 1); [order[i], order[j]] = [order[j]!, order[i]!]; }
   }
   const parts: Array<{ ids: number[]; context: number }> = [];
-  let n = 0, masked = false;
+  let n = 0, masked = false, longestContext = 0;
   for (const i of order) {
     const d = docs[i]!;
     const ids = encode(d.text);
     const context = d.contextChars === undefined ? 0 : contextTokens(d, ids, encode);
     if (context > 0) masked = true;
+    if (context > longestContext) longestContext = context;
     parts.push({ ids, context });
     n += ids.length + 1;
   }
@@ -233,7 +236,7 @@ export function packDocuments(docs: CorpusDoc[], encode: (s: string) => number[]
     k += ids.length;
     out[k++] = separator;
   }
-  return { ids: out, target };
+  return { ids: out, target, longestContext };
 }
 
 /** Tokens of a document's context part: its encoding must be where the whole text's encoding starts. */

@@ -54,6 +54,7 @@ export interface PretrainOptions {
 export interface HeldOutLoss {
   /** Source group (the part of a document's source before ':', e.g. investorbench, synthetic). */
   group: string;
+  /** Target tokens evaluated (for transcripts: the answers' tokens). */
   tokens: number;
   bytes: number;
   nats_per_token: number;
@@ -65,7 +66,9 @@ export interface StepMetrics {
   lr: number;
   loss: number;
   grad_norm: number;
+  /** Target tokens of the step (every token read, unless documents have context-only parts). */
   tokens: number;
+  /** Tokens READ per second (context included): the compute rate. */
   tokens_per_sec: number;
   heldout?: HeldOutLoss[];
 }
@@ -116,12 +119,15 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const encode = (s: string) => tok.encode(s);
   const stream = packDocuments(train, encode, sep, c.seed);
   const N = stream.ids.length;
+  // A window starts anywhere, so an answer near a window's start sees only the end of its prompt; one
+  // whose prompt is at least a window long never sees all of it.
+  if (stream.longestContext >= c.seq_len) throw new Error(`a document's context-only part (a transcript's prompt) is ${stream.longestContext} tokens, not shorter than seq_len ${c.seq_len}: no window would hold a whole prompt with its answer; raise --seq-len`);
   if (N < c.seq_len + 1) throw new Error(`the training text is ${N} tokens, fewer than one sequence of seq_len + 1 = ${c.seq_len + 1}: add text or lower --seq-len`);
   const heldStreams = new Map<string, PackedStream>();
   for (const g of [...new Set(heldOut.map(groupOf))].sort()) {
     const s = packDocuments(heldOut.filter((d) => groupOf(d) === g), encode, sep, null);
     const end = Math.min(s.ids.length, c.eval_tokens + 1);
-    if (end >= 2) heldStreams.set(g, { ids: s.ids.subarray(0, end), target: s.target?.subarray(0, end) ?? null });
+    if (end >= 2) heldStreams.set(g, { ids: s.ids.subarray(0, end), target: s.target?.subarray(0, end) ?? null, longestContext: s.longestContext });
   }
   log(`model ${c.model}: ${loaded.config.num_hidden_layers} layers, hidden ${loaded.config.hidden_size}, vocab ${loaded.config.vocab_size}; ${N} training tokens${stream.target ? ` (${countTargets(stream.target)} of them targets: context-only text is read, not predicted)` : ''}`);
 
@@ -177,6 +183,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         nats += r.lossSum; tokens += r.count;
         bytes += targetBytes(tok, targets, sep);
       }
+      if (tokens === 0) continue; // eval_tokens shorter than one document's context: nothing to report
       out.push({ group, tokens, bytes, nats_per_token: nats / tokens, nats_per_byte: bytes > 0 ? nats / bytes : NaN });
     }
     return out;
@@ -231,7 +238,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   writeModelMeta(o.out, {
     format: MODEL_META_FORMAT,
     version: MODEL_META_VERSION,
-    text_cutoff: continuedCutoff(o.textCutoff, loaded, log),
+    text_cutoff: continuedCutoff(o.textCutoff, corpus.stats.dated, loaded, log),
     synthetic_seeds: syntheticSeeds,
     ...(base && { base_model_meta: { text_cutoff: base.text_cutoff, corpus_hash: (base.corpus as { hash?: string } | undefined)?.hash ?? null, synthetic_seeds: baseSeeds } }),
     corpus: { hash: corpus.hash, sources: o.sources.map(describeSource), ...corpus.stats },
@@ -244,18 +251,21 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 }
 
 /**
- * The text cutoff of a model made by continuing `loaded`: it has read its base's text too, so the later
- * of the two cutoffs, and null (not known) when either is. A base without our metadata (a Hub or other
- * folder) records no cutoff of its own: the new cutoff covers only this corpus, which is said.
+ * The text cutoff of a model made by continuing `loaded` on a corpus with `dated` dated documents: it
+ * has read its base's text too. This run's part is its cutoff, or, without one, nothing dated when the
+ * corpus has no dated document (e.g. transcripts only), else unknown. The result is the later of the
+ * base's and this run's, and null (not known: the guard cannot check) when either is unknown. A base
+ * without our metadata (a Hub or other folder) has an unknown history: null, said in a warning.
  */
-export function continuedCutoff(cutoff: string | null, loaded: Pick<LoadedModel, 'source' | 'meta' | 'spec'>, log: (m: string) => void = () => {}): string | null {
+export function continuedCutoff(cutoff: string | null, dated: number, loaded: Pick<LoadedModel, 'source' | 'meta' | 'spec'>, log: (m: string) => void = () => {}): string | null {
   if (loaded.source === 'random') return cutoff;
   if (!loaded.meta) {
-    log(`warning: base model ${loaded.spec} records no text cutoff (no flag_trader.json): the recorded cutoff ${cutoff ?? 'null'} covers only this corpus, not the base's own pretraining text`);
-    return cutoff;
+    log(`warning: base model ${loaded.spec} records no text cutoff (no flag_trader.json): its pretraining text is unknown, so the new model records text_cutoff null and the point-in-time guard cannot check it`);
+    return null;
   }
   const b = loaded.meta.text_cutoff;
-  if (b === null || cutoff === null) return null;
+  if (b === null) return null;
+  if (cutoff === null) return dated === 0 ? b : null;
   return b > cutoff ? b : cutoff;
 }
 
