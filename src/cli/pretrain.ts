@@ -16,6 +16,7 @@ import { pretrain, type HeldOutLoss } from '../pretrain/pretrain.js';
 import { camel } from './train.js';
 import { parseSeedValue, seedListOption } from '../util/seed.js';
 import { parsePositiveInt } from './reproduce.js';
+import { parseNonNegative } from './backtest.js';
 import { isIsoDate } from '../data/dates.js';
 import type { PromptStyle } from '../prompt/render.js';
 
@@ -31,30 +32,9 @@ function parseDate(v: string): string {
   return v;
 }
 
-function parseTranscriptNews(v: string): 'tags' | 'words' | 'both' {
-  if (v !== 'tags' && v !== 'words' && v !== 'both') throw new InvalidArgumentError(`expected tags, words or both, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function parseTranscriptLabel(v: string): 'regime' | 'trend' {
-  if (v !== 'regime' && v !== 'trend') throw new InvalidArgumentError(`expected regime or trend, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 function parseProbability(v: string): number {
   const x = Number(v);
   if (v.trim() === '' || !(x >= 0 && x <= 1)) throw new InvalidArgumentError(`expected a probability in [0, 1], got ${JSON.stringify(v)}`);
-  return x;
-}
-
-function parsePromptStyle(v: string): PromptStyle {
-  if (v !== 'compact' && v !== 'full') throw new InvalidArgumentError(`expected compact or full, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function parseNonNegative(v: string): number {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`expected a number >= 0, got ${JSON.stringify(v)}`);
   return x;
 }
 
@@ -71,12 +51,12 @@ export function registerPretrain(program: Command): void {
     .option('--synthetic-seeds <list>', 'built-in synthetic market seeds whose generated headlines join the corpus (undated)', seedListOption('--synthetic-seeds'))
     .option('--synthetic-days <n>', 'days of each synthetic market', parsePositiveInt, 2000)
     .option('--transcript-seeds <list>', 'synthetic market seeds whose days become trading transcripts: the policy\'s prompt in the model\'s chat template, answered with the hindsight label of --transcript-label (undated)', seedListOption('--transcript-seeds'))
-    .option('--transcript-news <variant>', 'transcripts\' headlines: tags (with "(Sentiment: ...)"), words (without), or both (each day twice)', parseTranscriptNews, 'both')
-    .option('--transcript-label <kind>', 'the answer of a transcript: regime (the synthetic regime of the day: bull buy, bear sell, flat hold) or trend (the sign of the next --transcript-horizon days\' log return outside the hold band)', parseTranscriptLabel, 'regime')
+    .addOption(new Option('--transcript-news <variant>', 'transcripts\' headlines: tags (with "(Sentiment: ...)"), words (without), or both (each day twice)').choices(['tags', 'words', 'both']).default('both'))
+    .addOption(new Option('--transcript-label <kind>', 'the answer of a transcript: regime (the synthetic regime of the day: bull buy, bear sell, flat hold) or trend (the sign of the next --transcript-horizon days\' log return outside the hold band)').choices(['regime', 'trend']).default('regime'))
     .option('--transcript-horizon <days>', 'trend labels: days ahead whose log return labels a transcript: buy above the hold band, sell below minus it, hold inside', parsePositiveInt, 10)
     .option('--transcript-hold-band <r>', 'trend labels: log-return band labelled hold', parseNonNegative, 0.02)
     .option('--transcript-news-accuracy <p>', 'news accuracy of the transcripts\' markets (the demo market\'s)', parseProbability, 0.85)
-    .option('--transcript-prompt-style <style>', 'prompt style of the transcripts (the policy\'s prompt_style)', parsePromptStyle, 'compact')
+    .addOption(new Option('--transcript-prompt-style <style>', 'prompt style of the transcripts (the policy\'s prompt_style)').choices(['compact', 'full']).default('compact'))
     .option('--text <file[@date]>', 'plain text file, one document per paragraph; undated unless @YYYY-MM-DD (repeatable)', collect, [])
     .option('--jsonl <file>', 'JSONL file, one {"text": ..., "date": "YYYY-MM-DD" | null} per line (repeatable)', collect, [])
     .option('--text-cutoff <date>', 'keep only text dated on or before this day (recorded in the model; evaluation windows must start after it)', parseDate)
@@ -110,8 +90,8 @@ export function registerPretrain(program: Command): void {
       ...(opts.jsonl as string[]).map((path) => ({ kind: 'jsonl' as const, path })),
     ];
     // The transcript settings shape transcripts only: given without --transcript-seeds they would do nothing.
-    const stray = ['transcriptNews', 'transcriptLabel', 'transcriptHorizon', 'transcriptHoldBand', 'transcriptNewsAccuracy', 'transcriptPromptStyle'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
-    if (stray.length > 0 && opts.transcriptSeeds === undefined) throw new Error(`${stray.map((k) => `--${k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`).join(', ')} without --transcript-seeds: there are no transcripts to apply ${stray.length > 1 ? 'them' : 'it'} to`);
+    const stray = ['news', 'label', 'horizon', 'hold-band', 'news-accuracy', 'prompt-style'].map((f) => `transcript-${f}`).filter((f) => cmd.getOptionValueSource(camel(f)) === 'cli');
+    if (stray.length > 0 && opts.transcriptSeeds === undefined) throw new Error(`${stray.map((f) => `--${f}`).join(', ')} without --transcript-seeds: there are no transcripts to apply ${stray.length > 1 ? 'them' : 'it'} to`);
     const textCutoff = cutoffOpt === false ? null : cutoffOpt;
     const quiet = Boolean(opts.quiet);
     const log = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };

@@ -25,6 +25,9 @@ import { isIsoDate } from '../data/dates.js';
 import type { ChatRenderer } from '../model/chat-template.js';
 import type { PromptStyle } from '../prompt/render.js';
 import { marketTranscripts, regimeLabel, trendLabel } from './transcripts.js';
+import { defaultConfig } from '../rl/config.js';
+
+const TRAINING = defaultConfig();
 
 export interface CorpusDoc {
   text: string;
@@ -69,10 +72,6 @@ export interface ReadContext {
   chat?: ChatRenderer;
 }
 
-/** Days of price history in a transcript's prompt: the training default (src/rl/config.ts lookback). */
-const TRANSCRIPT_LOOKBACK = 20;
-/** Steps per transcript episode: the training default (max_episode_steps). */
-const TRANSCRIPT_EPISODE_STEPS = 65;
 
 /** The documents of one source, in a fixed order. */
 export async function readSource(src: CorpusSource, ctx: ReadContext = {}): Promise<CorpusDoc[]> {
@@ -98,7 +97,8 @@ export async function readSource(src: CorpusSource, ctx: ReadContext = {}): Prom
       const source = `transcripts:${src.seed}${src.newsTags ? '' : ':words'}`;
       const labelOf = src.label === 'regime' ? (t: number) => regimeLabel(regimes, t) : (t: number) => trendLabel(series.prices, t, src.horizon, src.holdBand);
       return marketTranscripts(series, ctx.chat, {
-        labelOf, lookback: TRANSCRIPT_LOOKBACK, episodeSteps: TRANSCRIPT_EPISODE_STEPS, seed: src.seed, prompt: { style: src.promptStyle },
+        // The prompt's history and the episode length the policy trains with by default.
+        labelOf, lookback: TRAINING.lookback, episodeSteps: TRAINING.max_episode_steps, seed: src.seed, prompt: { style: src.promptStyle },
       }).map((d) => ({ text: d.text, date: null, source, contextChars: d.text.length - d.answerChars }));
     }
     case 'text': {

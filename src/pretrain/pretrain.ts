@@ -201,9 +201,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     let lossSum = 0, count = 0;
     // The batch's windows first: the gradient is the mean over the batch's targets.
     const offsets = Array.from({ length: c.batch_size }, () => rng.int(N - L));
-    const batchTargets = offsets.reduce((n, off) => n + windowTargetCount(stream, off, off + L), 0);
-    for (const off of offsets) {
-      if (windowTargetCount(stream, off, off + L) === 0) continue; // context only: nothing to learn
+    const counts = offsets.map((off) => windowTargetCount(stream, off, off + L));
+    const batchTargets = counts.reduce((a, b) => a + b, 0);
+    for (const [i, off] of offsets.entries()) {
+      if (counts[i] === 0) continue; // context only: nothing to learn
       const r = trainer.step(stream.ids.subarray(off, off + L), windowTargets(stream, off, off + L, IGNORE_TARGET), batchTargets);
       lossSum += r.lossSum; count += r.count;
     }
