@@ -27,6 +27,9 @@ import { createLlmPolicy } from '../src/rl/policies.js';
 import { PpoTrainer } from '../src/rl/ppo.js';
 import { makeTrainEnvs } from '../src/rl/run.js';
 import { Profiler, type ProfileSnapshot } from '../src/util/profile.js';
+import type { Backend } from '../src/kernels/backend.js';
+import type { LlamaConfig } from '../src/model/config.js';
+import { countFlops, type FlopCounter } from './flops.js';
 import { positiveInt, STDIO, type CommandIo } from '../src/util/options.js';
 
 /** The settings a run of the training benchmark takes when not given (options and flags alike). */
@@ -102,6 +105,8 @@ export interface UpdateRecord {
   updateTokensPerStep: number;
   /** Seconds per environment step by phase (`other` = the wall time no phase covers). */
   perStep: Record<StepPhase, number>;
+  /** Matrix-product GFLOP per environment step by phase (bench/flops.ts; `other` = outside every phase). */
+  gflopPerStep: Record<StepPhase, number>;
 }
 
 export interface VariantResult {
@@ -129,6 +134,14 @@ export interface TrainBenchResult {
   variants: VariantResult[];
   /** Steady-state steps/s of the speedups relative to the plain computation (with --compare). */
   speedup: number | null;
+  /**
+   * The backend's sgemm rate in this run: the decoder layer's four forward products at T = 300 rows
+   * (q/o, k/v, gate/up, down), GFLOP/s of their summed median times, measured before the first update
+   * and after the last (`gflops` is the mean of the two). Each phase's fraction of it is in the report.
+   */
+  sgemm: { before: number; after: number; gflops: number };
+  /** Steady-state steps/s of the first variant per 100 GFLOP/s of that sgemm rate (a machine-independent figure). */
+  stepsPerSecPer100Gflops: number;
   peakRssMB: number;
   prefixCache: { entries: number; mb: number; limitMb: number; hits: number; misses: number; evictions: number };
 }
@@ -145,6 +158,7 @@ interface Variant {
   policy: LlmPolicy;
   trainer: PpoTrainer<unknown>;
   profiler: Profiler;
+  flops: FlopCounter;
   records: UpdateRecord[];
 }
 
@@ -163,10 +177,13 @@ function benchConfig(o: TrainBenchOptions): TrainConfig {
   }, 'bench-train options');
 }
 
-function record(v: Variant, update: number, seconds: number, steps: number, d: ProfileSnapshot, frozen: { computed: number; reused: number }): UpdateRecord {
+function record(v: Variant, update: number, seconds: number, steps: number, d: ProfileSnapshot, frozen: { computed: number; reused: number },
+  flops: Record<string, number>): UpdateRecord {
   const perStep = {} as Record<StepPhase, number>;
+  const gflopPerStep = {} as Record<StepPhase, number>;
   let covered = 0;
   for (const [name] of STEP_PHASES) {
+    gflopPerStep[name] = (flops[name === 'other' ? 'none' : name] ?? 0) / steps / 1e9;
     if (name === 'other') continue;
     const s = d.phases[name]?.seconds ?? 0;
     perStep[name] = s / steps;
@@ -180,7 +197,7 @@ function record(v: Variant, update: number, seconds: number, steps: number, d: P
     frozenComputedPerStep: frozen.computed / steps, frozenCachedPerStep: frozen.reused / steps,
     rolloutTokensPerStep: c('rollout_tokens') / steps, referenceTokensPerStep: c('reference_tokens') / steps,
     updateTokensPerStep: c('update_tokens') / steps,
-    perStep,
+    perStep, gflopPerStep,
   };
 }
 
@@ -188,7 +205,11 @@ function summarise(v: Variant, cfg: TrainConfig): VariantResult {
   const [warmup, ...rest] = v.records;
   const med = (f: (r: UpdateRecord) => number) => median(rest.map(f));
   const perStep = {} as Record<StepPhase, number>;
-  for (const [name] of STEP_PHASES) perStep[name] = med((r) => r.perStep[name]);
+  const gflopPerStep = {} as Record<StepPhase, number>;
+  for (const [name] of STEP_PHASES) {
+    perStep[name] = med((r) => r.perStep[name]);
+    gflopPerStep[name] = med((r) => r.gflopPerStep[name]);
+  }
   const sps = med((r) => r.stepsPerSec);
   const shape = runShape(cfg);
   const steps = shape.numUpdates * shape.batchSize;
@@ -199,10 +220,37 @@ function summarise(v: Variant, cfg: TrainConfig): VariantResult {
       frozenComputedPerStep: med((r) => r.frozenComputedPerStep), frozenCachedPerStep: med((r) => r.frozenCachedPerStep),
       rolloutTokensPerStep: med((r) => r.rolloutTokensPerStep), referenceTokensPerStep: med((r) => r.referenceTokensPerStep),
       updateTokensPerStep: med((r) => r.updateTokensPerStep),
-      perStep,
+      perStep, gflopPerStep,
     },
     projectedRun: { steps, hours: steps / sps / 3600 },
   };
+}
+
+/** Rows of the sgemm reference (the issue's and bench/kernels.ts's prompt-like length). */
+const SGEMM_ROWS = 300;
+
+/**
+ * GFLOP/s of the decoder layer's four forward products x W^T at SGEMM_ROWS rows (q/o, k/v, gate/up,
+ * down): their FLOPs over the sum of each one's median time of 15 runs.
+ */
+export function layerSgemmGflops(be: Backend, c: LlamaConfig): number {
+  const C = c.hidden_size, F = c.intermediate_size, HD = c.num_attention_heads * c.head_dim, KVD = c.num_key_value_heads * c.head_dim;
+  const T = SGEMM_ROWS;
+  let flops = 0, seconds = 0;
+  for (const [inF, outF] of [[C, HD], [C, KVD], [C, F], [F, C]] as const) {
+    const x = new Float32Array(T * inF).map((_, i) => ((i * 7) % 13) / 13 - 0.5);
+    const w = new Float32Array(outF * inF).map((_, i) => ((i * 5) % 11) / 11 - 0.5);
+    const y = new Float32Array(T * outF);
+    const times: number[] = [];
+    for (let r = 0; r < 16; r++) {
+      const t0 = performance.now();
+      be.sgemm(false, true, T, outF, inF, 1, x, inF, w, inF, 0, y, outF);
+      if (r > 0) times.push((performance.now() - t0) / 1000); // the first run warms up
+    }
+    flops += 2 * T * inF * outF;
+    seconds += median(times);
+  }
+  return flops / seconds / 1e9;
 }
 
 export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBenchResult> {
@@ -214,14 +262,16 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
   const window = trainWindow(series, cfg);
   const shape = runShape(cfg);
   const variants: Variant[] = [];
-  for (const [label, speedups] of [['speedups', ALL_SPEEDUPS], ...(o.compare ? [['plain', NO_SPEEDUPS]] : [])] as Array<[string, Readonly<LlmSpeedups>]>) {
-    const policy = await createLlmPolicy(cfg, { speedups });
-    const trainer = new PpoTrainer<unknown>(policy as never, makeTrainEnvs(series, window, cfg), cfg);
-    const profiler = new Profiler();
-    trainer.attachProfiler(profiler);
-    variants.push({ label, speedups, policy, trainer, profiler, records: [] });
-  }
   const be = getBackend();
+  for (const [label, speedups] of [['speedups', ALL_SPEEDUPS], ...(o.compare ? [['plain', NO_SPEEDUPS]] : [])] as Array<[string, Readonly<LlmSpeedups>]>) {
+    const profiler = new Profiler();
+    const flops = countFlops(be, () => profiler.current());
+    const policy = await createLlmPolicy(cfg, { speedups, backend: flops.backend });
+    const trainer = new PpoTrainer<unknown>(policy as never, makeTrainEnvs(series, window, cfg), cfg);
+    trainer.attachProfiler(profiler);
+    variants.push({ label, speedups, policy, trainer, profiler, flops, records: [] });
+  }
+  const sgemmBefore = layerSgemmGflops(be, variants[0]!.policy.model.config);
   const first = variants[0]!.policy;
   log(`backend ${be.name}, ${be.getThreads()} threads; ${cfg.model} (${first.tokenizer.kind} tokenizer), top ${cfg.trainable_layers} trainable; ` +
     `${series.asset} ${window.start}..${window.end}; prompt ${cfg.prompt_style}, budget ${cfg.prompt_max_tokens}`);
@@ -230,19 +280,25 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
     const order = u % 2 === 1 ? variants : [...variants].reverse();
     for (const v of order) {
       const before = v.profiler.snapshot();
+      const flops0 = v.flops.totals();
       const f0 = v.policy.cacheStats();
       const t0 = performance.now();
       v.trainer.runUpdate();
       const seconds = (performance.now() - t0) / 1000;
       const f1 = v.policy.cacheStats();
+      const flops1 = v.flops.totals();
       const r = record(v, u, seconds, shape.batchSize, v.profiler.since(before),
-        { computed: f1.frozenComputed - f0.frozenComputed, reused: f1.frozenReused - f0.frozenReused });
+        { computed: f1.frozenComputed - f0.frozenComputed, reused: f1.frozenReused - f0.frozenReused },
+        Object.fromEntries(Object.entries(flops1).map(([k, f]) => [k, f - (flops0[k] ?? 0)])));
       v.records.push(r);
       log(`${v.label} update ${u}${u === 1 ? ' (warm-up)' : ''}: ${seconds.toFixed(1)} s, ${r.stepsPerSec.toFixed(2)} steps/s, mean T ${r.meanT.toFixed(0)}, ` +
         `frozen ${r.frozenComputedPerStep.toFixed(0)} computed + ${r.frozenCachedPerStep.toFixed(0)} cached tokens/step`);
     }
   }
   const results = variants.map((v) => summarise(v, cfg));
+  const sgemmAfter = layerSgemmGflops(be, first.model.config);
+  const sgemm = { before: sgemmBefore, after: sgemmAfter, gflops: (sgemmBefore + sgemmAfter) / 2 };
+  log(`sgemm (layer products at T=300): ${sgemmBefore.toFixed(1)} GFLOP/s before, ${sgemmAfter.toFixed(1)} after`);
   const pc = first.model.prefixCache.stats();
   return {
     model: cfg.model, backend: be.name, threads: be.getThreads(), trainableLayers: cfg.trainable_layers,
@@ -255,6 +311,7 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
     },
     variants: results,
     speedup: results.length > 1 ? results[0]!.median.stepsPerSec / results[1]!.median.stepsPerSec : null,
+    sgemm, stepsPerSecPer100Gflops: results[0]!.median.stepsPerSec / (sgemm.gflops / 100),
     peakRssMB: process.resourceUsage().maxRSS / 1024,
     prefixCache: { entries: pc.entries, mb: pc.bytes / 2 ** 20, limitMb: pc.limitBytes / 2 ** 20, hits: pc.hits, misses: pc.misses, evictions: pc.evictions },
   };
@@ -288,6 +345,20 @@ export function formatTrainBench(r: TrainBenchResult): string {
   row(`top-K ${unit}/step: rollout/reference/update`, (x) => `${x.rolloutTokensPerStep.toFixed(0)} / ${x.referenceTokensPerStep.toFixed(0)} / ${x.updateTokensPerStep.toFixed(0)}`);
   L.push('where the time goes, ms per step:');
   for (const [k, label] of STEP_PHASES) row(`  ${label}`, (x) => (1000 * x.perStep[k]).toFixed(1));
+  L.push('');
+  L.push(`matrix products per step (${r.variants[0]!.label}, median of ${r.variants[0]!.updates.length}) against sgemm ${r.sgemm.gflops.toFixed(1)} GFLOP/s measured in this run ` +
+    `(before ${r.sgemm.before.toFixed(1)}, after ${r.sgemm.after.toFixed(1)}):`);
+  L.push(`${'  phase'.padEnd(46)}${'GFLOP'.padStart(10)}${'ms'.padStart(10)}${'GFLOP/s'.padStart(10)}${'of sgemm'.padStart(10)}`);
+  const m = r.variants[0]!.median;
+  let gTotal = 0, sTotal = 0;
+  for (const [k, label] of STEP_PHASES) {
+    const g = m.gflopPerStep[k], sec = m.perStep[k];
+    gTotal += g; sTotal += sec;
+    if (g === 0) continue;
+    L.push(`${('  ' + label).padEnd(46)}${g.toFixed(2).padStart(10)}${(1000 * sec).toFixed(1).padStart(10)}${(g / sec).toFixed(1).padStart(10)}${`${(100 * g / sec / r.sgemm.gflops).toFixed(0)} %`.padStart(10)}`);
+  }
+  L.push(`${'  whole step'.padEnd(46)}${gTotal.toFixed(2).padStart(10)}${(1000 * sTotal).toFixed(1).padStart(10)}${(gTotal / sTotal).toFixed(1).padStart(10)}${`${(100 * gTotal / sTotal / r.sgemm.gflops).toFixed(0)} %`.padStart(10)}`);
+  L.push(`steps/s per 100 GFLOP/s of sgemm: ${r.stepsPerSecPer100Gflops.toFixed(2)} (${m.stepsPerSec.toFixed(3)} steps/s at ${r.sgemm.gflops.toFixed(1)} GFLOP/s)`);
   L.push('');
   for (const v of r.variants) {
     L.push(`${v.label}: projected run of ${v.projectedRun.steps} steps at ${v.median.stepsPerSec.toFixed(3)} steps/s: ${v.projectedRun.hours.toFixed(2)} h`);

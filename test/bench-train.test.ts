@@ -33,6 +33,15 @@ test('bench-train on random:tiny with --compare: phases add up to the wall time,
   assert.equal(fast!.projectedRun.steps, 346 * 40);
   assert.ok(Math.abs(fast!.projectedRun.hours - 346 * 40 / fast!.median.stepsPerSec / 3600) < 1e-9);
   assert.equal(r.speedup, fast!.median.stepsPerSec / plain!.median.stepsPerSec);
+  // Matrix products by phase: the model's work is where its phases say, and the update's backward is
+  // about twice its forward (weight and input gradients); the optimizer and the environment do none.
+  const g = fast!.median.gflopPerStep;
+  for (const k of ['frozen', 'rollout_forward', 'reference', 'update_forward', 'update_backward'] as const) assert.ok(g[k] > 0, `${k} computes products`);
+  assert.equal(g.optimizer + g.rollout + g.prompt + g.tokenize, 0);
+  assert.ok(g.update_backward > 1.5 * g.update_forward && g.update_backward < 2.5 * g.update_forward, `backward ${g.update_backward} vs forward ${g.update_forward}`);
+  assert.ok(plain!.median.gflopPerStep.reference > 1.25 * g.reference, `the reference cache saves products: ${plain!.median.gflopPerStep.reference} vs ${g.reference}`);
+  assert.ok(r.sgemm.gflops > 0 && r.sgemm.gflops === (r.sgemm.before + r.sgemm.after) / 2);
+  assert.equal(r.stepsPerSecPer100Gflops, fast!.median.stepsPerSec / (r.sgemm.gflops / 100));
 });
 
 test('bench-train: fewer than 2 updates, or a budget the prompt cannot meet, is an error', async () => {

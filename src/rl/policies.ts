@@ -32,14 +32,17 @@ const factories = new Map<string, PolicyFactory>([
   ['llm', (c) => createLlmPolicy(c)],
 ]);
 
-/** The `llm` policy of a config; `extra` overrides options the config does not hold (benchmarks). */
-export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptions, 'speedups'> = {}): Promise<LlmPolicy> {
+/**
+ * The `llm` policy of a config; `extra` overrides options the config does not hold (benchmarks: the
+ * speedup switches, an instrumented backend instead of getBackend()).
+ */
+export async function createLlmPolicy(c: TrainConfig, extra: Partial<Pick<LlmPolicyOptions, 'speedups' | 'backend'>> = {}): Promise<LlmPolicy> {
   // With frozen_dtype bfloat16 the layers that train (top K without LoRA; none with it) stay float32.
   const model = await loadModel(c.model, {
     seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }),
     frozenDtype: c.frozen_dtype, float32Layers: c.adapter === 'none' ? c.trainable_layers : 0,
   });
-  const backend = getBackend();
+  const backend = extra.backend ?? getBackend();
   if (c.threads > 0) backend.setThreads(c.threads);
   const lora = loraOptions(c, model.config);
   const L = model.config.num_hidden_layers;
@@ -50,7 +53,7 @@ export async function createLlmPolicy(c: TrainConfig, extra: Pick<LlmPolicyOptio
       ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
       ...(c.prompt_max_chars !== null && { maxChars: c.prompt_max_chars }),
     },
-    ...extra,
+    ...(extra.speedups && { speedups: extra.speedups }),
   });
 }
 

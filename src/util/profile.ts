@@ -24,19 +24,28 @@ export class Profiler {
   private readonly counters = new Map<string, number>();
   /** Time spent in phases nested inside each open phase (innermost last). */
   private readonly childSeconds: number[] = [];
+  /** Names of the open phases (innermost last). */
+  private readonly open: string[] = [];
 
   time<T>(phase: string, fn: () => T): T {
     const t0 = performance.now();
     this.childSeconds.push(0);
+    this.open.push(phase);
     try {
       return fn();
     } finally {
       const elapsed = (performance.now() - t0) / 1000;
+      this.open.pop();
       const inner = this.childSeconds.pop()!;
       const p = this.phases.get(phase);
       if (p) { p.seconds += elapsed - inner; p.calls += 1; } else this.phases.set(phase, { seconds: elapsed - inner, calls: 1 });
       if (this.childSeconds.length > 0) this.childSeconds[this.childSeconds.length - 1]! += elapsed;
     }
+  }
+
+  /** The innermost open phase (what a measurement taken now belongs to), or undefined outside every phase. */
+  current(): string | undefined {
+    return this.open[this.open.length - 1];
   }
 
   count(name: string, n: number): void {
