@@ -1,15 +1,18 @@
 // Kernel bodies: OpenBLAS for every matrix product (including attention's QK^T and PV per head),
 // plain vectorised loops for the element-wise parts.
 //
-// Threads: only OpenBLAS runs multi-threaded. The fused kernels are single-threaded on purpose: a
-// second thread pool (OpenMP) next to OpenBLAS's own on a 2-core machine made them contend (one
-// pool's spinning workers stealing the core the other needs), and once vectorised these kernels
-// are a small share of a layer's time. Sums run in double where it costs little.
+// Threads: OpenBLAS runs the projections multi-threaded. The element-wise kernels are single-threaded
+// on purpose: a second thread pool (OpenMP) next to OpenBLAS's own on a 2-core machine made them
+// contend (one pool's spinning workers stealing the core the other needs), and once vectorised these
+// kernels are a small share of a layer's time. Attention splits its own work over plain threads
+// while OpenBLAS is held at one thread (run_items). Sums run in double where it costs little.
 #include "kernels.h"
 
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -168,26 +171,53 @@ static void softmax_row(float* p, int last, int S) {
 // its rows can see: with past = 0 this skips most of the masked upper triangle.
 static const int kRowBlock = 64;
 
+// Attention's products are many small ones (64-wide heads, one row block at a time), which a
+// multi-threaded BLAS splits badly (measured slower on 2 threads than on 1). So attention splits its
+// own work instead: independent items (a head and a row block forward, a head backward) are dealt
+// to g_threads threads, each running single-threaded BLAS calls. Every item computes exactly what it
+// would alone, in the same order, so results do not depend on the number of threads.
+template <typename F>
+static void run_items(int n, F item) {
+  const int workers = std::min(g_threads, n);
+  if (workers <= 1) {
+    openblas_set_num_threads(1);
+    for (int i = 0; i < n; i++) item(i);
+    openblas_set_num_threads(g_threads);
+    return;
+  }
+  openblas_set_num_threads(1);
+  std::atomic<int> next{0};
+  auto loop = [&] {
+    for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) item(i);
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(workers - 1);
+  for (int w = 1; w < workers; w++) pool.emplace_back(loop);
+  loop();
+  for (auto& t : pool) t.join();
+  openblas_set_num_threads(g_threads);
+}
+
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
                        int T, int past, int H, int KVH, int D) {
   const int S = past + T, rep = H / KVH;
   const float scale = 1.0f / std::sqrt((float)D);
-  for (int h = 0; h < H; h++) {
+  const int blocks = (T + kRowBlock - 1) / kRowBlock;
+  // Item = (head h, row block b): it writes its own rows of out and probs only.
+  run_items(H * blocks, [&](int item) {
+    const int h = item / blocks, t0 = (item % blocks) * kRowBlock;
     const float* kg = k + (int64_t)(h / rep) * D;
     const float* vg = v + (int64_t)(h / rep) * D;
-    float* Ph = probs + (int64_t)h * T * S;
-    for (int t0 = 0; t0 < T; t0 += kRowBlock) {
-      const int rows = std::min(kRowBlock, T - t0), keys = past + t0 + rows;
-      float* Pb = Ph + (int64_t)t0 * S;
-      // scores [rows, keys] = scale * q_h[t0:t0+rows] [rows,D] @ k_g[:keys]^T [D,keys]
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, D, scale,
-                  q + (int64_t)t0 * H * D + (int64_t)h * D, H * D, kg, KVH * D, 0.0f, Pb, S);
-      for (int i = 0; i < rows; i++) softmax_row(Pb + (int64_t)i * S, past + t0 + i, S);
-      // out_h[t0:t0+rows] [rows,D] = P [rows,keys] @ v_g[:keys] [keys,D]
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, keys, 1.0f, Pb, S, vg, KVH * D, 0.0f,
-                  out + (int64_t)t0 * H * D + (int64_t)h * D, H * D);
-    }
-  }
+    const int rows = std::min(kRowBlock, T - t0), keys = past + t0 + rows;
+    float* Pb = probs + (int64_t)h * T * S + (int64_t)t0 * S;
+    // scores [rows, keys] = scale * q_h[t0:t0+rows] [rows,D] @ k_g[:keys]^T [D,keys]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, D, scale,
+                q + (int64_t)t0 * H * D + (int64_t)h * D, H * D, kg, KVH * D, 0.0f, Pb, S);
+    for (int i = 0; i < rows; i++) softmax_row(Pb + (int64_t)i * S, past + t0 + i, S);
+    // out_h[t0:t0+rows] [rows,D] = P [rows,keys] @ v_g[:keys] [keys,D]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, keys, 1.0f, Pb, S, vg, KVH * D, 0.0f,
+                out + (int64_t)t0 * H * D + (int64_t)h * D, H * D);
+  });
 }
 
 // dS = scale * P * (dP - sum_s P dP) over one row, in place on dP; 0 beyond the causal limit.
@@ -207,12 +237,19 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int KVH, int D) {
   const int S = past + T, rep = H / KVH;
   const float scale = 1.0f / std::sqrt((float)D);
-  // Scratch for one row block's dP / dS, kept between calls (it only grows).
+  // Item = head h: its dq columns are its own; its key/value gradients go to a buffer of its own
+  // [S, D] each, added to the shared dk/dv afterwards in head order (a fixed order of sums).
+  // Scratch (dS per head, the per-head gradients) is kept between calls; it only grows.
   static thread_local std::vector<float> scratch;
-  const size_t need = (size_t)std::min(kRowBlock, T) * S;
-  if (scratch.size() < need) scratch.resize(need);
-  float* dS = scratch.data();
-  for (int h = 0; h < H; h++) {
+  const size_t dsSize = (size_t)std::min(kRowBlock, T) * S, kvSize = (size_t)S * D;
+  const size_t per = dsSize + 2 * kvSize;
+  if (scratch.size() < per * H) scratch.resize(per * H);
+  float* base = scratch.data();  // the calling thread's scratch (a worker's thread_local would be its own)
+  run_items(H, [&](int h) {
+    float* dS = base + per * h;
+    float* dkh = dS + dsSize;
+    float* dvh = dkh + kvSize;
+    std::fill(dkh, dkh + 2 * kvSize, 0.0f);
     const int64_t kvOff = (int64_t)(h / rep) * D;
     const float* Ph = probs + (int64_t)h * T * S;
     for (int t0 = 0; t0 < T; t0 += kRowBlock) {
@@ -226,12 +263,23 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       // dq_h [rows,D] = dS [rows,keys] @ k_g [keys,D]
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, keys, 1.0f, dS, keys, k + kvOff, KVH * D,
                   0.0f, dq + qOff, H * D);
-      // dk_g [keys,D] += dS^T [keys,rows] @ q_h [rows,D]
+      // dk_h [keys,D] += dS^T [keys,rows] @ q_h [rows,D]
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, D, rows, 1.0f, dS, keys, q + qOff, H * D,
-                  1.0f, dk + kvOff, KVH * D);
-      // dv_g [keys,D] += P^T [keys,rows] @ dout_h [rows,D]
+                  1.0f, dkh, D);
+      // dv_h [keys,D] += P^T [keys,rows] @ dout_h [rows,D]
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, D, rows, 1.0f, Pb, S, dout + qOff, H * D,
-                  1.0f, dv + kvOff, KVH * D);
+                  1.0f, dvh, D);
+    }
+  });
+  for (int h = 0; h < H; h++) {
+    const float* dkh = base + per * h + dsSize;
+    const float* dvh = dkh + kvSize;
+    const int64_t kvOff = (int64_t)(h / rep) * D;
+    for (int s = 0; s < S; s++) {
+      float* dkr = dk + (int64_t)s * KVH * D + kvOff;
+      float* dvr = dv + (int64_t)s * KVH * D + kvOff;
+#pragma omp simd
+      for (int d = 0; d < D; d++) { dkr[d] += dkh[(int64_t)s * D + d]; dvr[d] += dvh[(int64_t)s * D + d]; }
     }
   }
 }

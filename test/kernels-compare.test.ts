@@ -1,6 +1,7 @@
 // Native and TypeScript backends agree on larger random shapes (large enough that the native kernels
 // take their multi-threaded paths), for every kernel and both thread counts.
 import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
 import type { Backend } from '../src/kernels/backend.js';
 import { loadNativeAddon, NativeBackend } from '../src/kernels/native.js';
 import { TypeScriptBackend } from '../src/kernels/typescript.js';
@@ -73,4 +74,36 @@ describe('native vs typescript', { skip }, () => {
       same('axpy', [randn(rng, n), randn(rng, n)], [1], (bk, [xx, y]) => bk.axpy(n, -0.7, xx, y));
     });
   }
+});
+
+describe('native attention across threads', { skip }, () => {
+  test('1, 2 and 3 threads give bit-identical attention forward and backward (work split by head and row block)', () => {
+    const rng = new Rng(7);
+    const Tq = 150, past = 30, H = 9, KVH = 3, D = 64, S = past + Tq; // three row blocks of 64
+    const inputs = [randn(rng, Tq * H * D), randn(rng, S * KVH * D), randn(rng, S * KVH * D), randn(rng, Tq * H * D), randn(rng, S * KVH * D), randn(rng, S * KVH * D)];
+    const run = (threads: number): Float32Array[] => {
+      native!.setThreads(threads);
+      const [q, k, v, dout, dk0, dv0] = inputs.map((x) => x.slice());
+      const out = new Float32Array(Tq * H * D), probs = new Float32Array(H * Tq * S).fill(7), dq = new Float32Array(Tq * H * D).fill(3);
+      native!.attentionForward(out, probs, q!, k!, v!, Tq, past, H, KVH, D);
+      native!.attentionBackward(dq, dk0!, dv0!, dout!, q!, k!, v!, probs, Tq, past, H, KVH, D);
+      return [out, probs, dq, dk0!, dv0!];
+    };
+    const threads = native!.getThreads();
+    try {
+      const one = run(1);
+      for (const n of [2, 3]) {
+        const other = run(n);
+        one.forEach((a, i) => assert.deepEqual(other[i], a, `output ${i} with ${n} threads`));
+      }
+      // And the result is the reference's (dk/dv accumulated onto their initial values).
+      const ref = inputs.map((x) => x.slice());
+      const out = new Float32Array(Tq * H * D), probs = new Float32Array(H * Tq * S), dq = new Float32Array(Tq * H * D);
+      ts.attentionForward(out, probs, ref[0]!, ref[1]!, ref[2]!, Tq, past, H, KVH, D);
+      ts.attentionBackward(dq, ref[4]!, ref[5]!, ref[3]!, ref[0]!, ref[1]!, ref[2]!, probs, Tq, past, H, KVH, D);
+      [out, probs, dq, ref[4]!, ref[5]!].forEach((a, i) => assertClose(one[i]!, a, 1e-4, 1e-5, `reference output ${i}`));
+    } finally {
+      native!.setThreads(threads);
+    }
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * The native backend: a thin TypeScript face over the Node addon in `native/` (OpenBLAS sgemm/sgemv
  * and fused C++ kernels). The addon checks every argument itself (types, dimensions, lengths), so
- * nothing here can make it write out of bounds. setThreads sets OpenBLAS's thread count; the fused
- * element-wise kernels are vectorised and single-threaded (see native/kernels.cc for why).
+ * nothing here can make it write out of bounds. setThreads sets OpenBLAS's thread count and
+ * attention's; the fused element-wise kernels are vectorised and single-threaded (see
+ * native/kernels.cc for why).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,8 +30,20 @@ export function nativeAddonCandidates(): string[] {
   return [join(here, '..', '..', rel), join(here, '..', '..', '..', rel)];
 }
 
+/**
+ * How long OpenBLAS's worker threads busy-wait for the next product before they sleep, as the power
+ * of two of CPU cycles that OPENBLAS_THREAD_TIMEOUT takes (4..30; OpenBLAS's own default is 28, about
+ * a tenth of a second). Spinning workers keep their cores between products, so on a 2-core machine
+ * they stole the core that attention's second thread and the single-threaded element-wise kernels
+ * run on: at the paper's settings `flag-trader bench-train` measured 1.49 steps/s with 28 and 1.75
+ * with 4 (attention twice as fast). A value the user sets in the environment is kept.
+ */
+export const OPENBLAS_THREAD_TIMEOUT = '4';
+
 /** Loads the addon or throws an Error saying why (not built, or failed to load). */
 export function loadNativeAddon(): NativeAddon {
+  // OpenBLAS reads its settings when it is loaded with the addon, so this must come first.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= OPENBLAS_THREAD_TIMEOUT;
   const candidates = nativeAddonCandidates();
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
