@@ -88,7 +88,7 @@ export interface LayerActs {
  * output y are passed in because their lifetime is the caller's (KV cache, residual stream).
  */
 export function layerActs(pool: BufferPool, d: Dims, T: number, n: number, past: number,
-  x: Float32Array, kAll: Float32Array, vAll: Float32Array, y: Float32Array, lora?: LayerLora): LayerActs {
+  x: Float32Array, kAll: Float32Array, vAll: Float32Array, y: Float32Array, lora?: LayerLora, probsPool: BufferPool = pool): LayerActs {
   const { C, F, H, KVH, D } = d;
   const HD = H * D, S = past + T;
   let u: Partial<Record<LoraTarget, Float32Array>> | undefined;
@@ -106,7 +106,7 @@ export function layerActs(pool: BufferPool, d: Dims, T: number, n: number, past:
     xn1: pool.get('xn1', T * C),
     rstd1: pool.get('rstd1', T),
     q: pool.get('q', n * HD),
-    probs: pool.get('probs', H * n * S),
+    probs: probsPool.get('probs', H * n * S),
     att: pool.get('att', n * HD),
     xmid: pool.get('xmid', n * C),
     xn2: pool.get('xn2', n * C),
@@ -186,6 +186,15 @@ export function loraBackward(be: Backend, dx: Float32Array, g: LoraPair, dout: F
 
 // ---------------------------------------------------------------------------------------------
 // The layer.
+
+/**
+ * The attention probabilities of a forward computed again into a.probs (and a.att, with the same
+ * values): the call layerForward makes, on the queries, keys and values it kept, so the result is
+ * the same to the bit. For activations whose probs buffer was lent to later forwards meanwhile.
+ */
+export function layerAttentionAgain(be: Backend, d: Dims, a: LayerActs): void {
+  be.attentionForward(a.att, a.probs, a.q, a.kAll, a.vAll, a.n, a.past + a.T - a.n, d.H, d.KVH, d.D);
+}
 
 export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs, rope: RopeTables, lora?: LayerLora): void {
   const { C, F, H, KVH, D, eps } = d;

@@ -31,7 +31,7 @@ import { Bf16Scratch, rowsAsFloat32, storedBytes, type FrozenDtype, type StoredT
 import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
-import { layerActs, layerBackward, layerForward, type Dims, type LayerActs } from './layer.js';
+import { layerActs, layerAttentionAgain, layerBackward, layerForward, type Dims, type LayerActs } from './layer.js';
 import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache, type FrozenPrefix } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 import type { Param } from './param.js';
@@ -86,6 +86,28 @@ export interface TrainableActivations {
   /** Memory owned by these activations; pass them back as `reuse` to avoid reallocation. */
   pools: BufferPool[];
   /** The shared prefix this pass ran after (rows 0 .. prefix.S-1 computed there), if any. */
+  prefix?: SharedPrefix;
+  /**
+   * The attention probabilities lie in lent buffers (TrainableForwardOptions.probs) that later
+   * forwards overwrite: attentionAgain must restore them before the backward.
+   */
+  lentProbs?: boolean;
+}
+
+export interface TrainableForwardOptions {
+  /** Rows of the top layer's output (default 1: the answer position). */
+  outRows?: number;
+  /** Earlier activations whose memory these take over (they become invalid). */
+  reuse?: TrainableActivations;
+  /** Memory of their own for these activations: K + 1 pools (one per trainable layer, one for the final norm). */
+  pools?: BufferPool[];
+  /**
+   * K pools (one per trainable layer) LENT for the attention probabilities, the largest activation
+   * ([H, rows, T] per layer): activations kept for a later backward use them in turn and get them
+   * back with attentionAgain (LlmPolicy's rollout activations).
+   */
+  probs?: BufferPool[];
+  /** Run after this shared prefix (see SharedPrefix). */
   prefix?: SharedPrefix;
 }
 
@@ -484,7 +506,7 @@ export class LlamaModel {
    * positions the top layer produces. Pass earlier activations as `reuse` to recycle their memory
    * (they become invalid).
    */
-  trainableForward(boundary: Float32Array, T: number, opts: { outRows?: number; reuse?: TrainableActivations; prefix?: SharedPrefix } = {}): TrainableActivations {
+  trainableForward(boundary: Float32Array, T: number, opts: TrainableForwardOptions = {}): TrainableActivations {
     const { C, KVH, D, eps } = this.dims;
     const KVD = KVH * D;
     if (!Number.isInteger(T) || T < 1) throw new Error(`trainableForward: T must be a positive integer, got ${T}`);
@@ -497,7 +519,10 @@ export class LlamaModel {
       throw new Error(`trainableForward: the shared prefix (${S} tokens, ${opts.prefix.acts.layers.length} layers) must be shorter than the prompt (${T} tokens) and from this model (${this.K} trainable layers)`);
     }
     checkOutRows(n, T - S);
-    const pools = opts.reuse?.pools ?? Array.from({ length: this.K + 1 }, () => new BufferPool());
+    const pools = opts.pools ?? opts.reuse?.pools ?? Array.from({ length: this.K + 1 }, () => new BufferPool());
+    if (pools.length !== this.K + 1 || (opts.probs && opts.probs.length !== this.K)) {
+      throw new Error(`trainableForward: pools for ${pools.length} and probs for ${opts.probs?.length} layers, expected ${this.K + 1} and ${this.K}`);
+    }
     const layers: LayerActs[] = [];
     let x = S > 0 ? boundary.subarray(S * C) : boundary;
     for (let j = 0; j < this.K; j++) {
@@ -509,7 +534,7 @@ export class LlamaModel {
         v.set(opts.prefix.acts.layers[j]!.vAll.subarray(0, S * KVD));
       }
       const l = this.frozenLayers + j, lora = this.loraOf(l);
-      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C), lora);
+      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C), lora, opts.probs?.[j]);
       layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora);
       layers.push(a);
       x = a.y;
@@ -517,7 +542,17 @@ export class LlamaModel {
     const fp = pools[this.K]!;
     const hidden = fp.get('hidden', n * C), normRstd = fp.get('rstd', n);
     this.backend.rmsnormForward(hidden, normRstd, x, this.weights.norm, n, C, eps);
-    return { T, n, boundary, layers, hidden, normRstd, pools, ...(opts.prefix && { prefix: opts.prefix }) };
+    return { T, n, boundary, layers, hidden, normRstd, pools, ...(opts.prefix && { prefix: opts.prefix }), ...(opts.probs && { lentProbs: true }) };
+  }
+
+  /**
+   * Activations made with lent probs buffers (TrainableForwardOptions.probs), made ready for their
+   * backward: each layer's attention probabilities computed again into the lent buffers (the same
+   * values to the bit). Call it right before the backward, after every other forward that borrows them.
+   */
+  attentionAgain(acts: TrainableActivations): void {
+    if (!acts.lentProbs) throw new Error('attentionAgain: these activations keep their own attention probabilities');
+    for (const a of acts.layers) layerAttentionAgain(this.backend, this.dims, a);
   }
 
   /**

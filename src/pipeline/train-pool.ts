@@ -28,7 +28,7 @@ export type TrainJobStatus = 'reused' | 'resumed' | 'trained';
  * (a queue worker sets its own thread count). Every other training setting must match, so that a
  * folder trained with other settings is never reported as this run.
  */
-const RUNTIME_ONLY: ReadonlySet<string> = new Set(['threads', 'checkpoint_every', 'prefix_cache_mb']);
+const RUNTIME_ONLY: ReadonlySet<string> = new Set(['threads', 'checkpoint_every', 'prefix_cache_mb', 'rollout_cache_mb']);
 
 /** Throws, naming the differences, when the job's folder holds a run (config.json) trained with other settings (policy, seed, data, window, model, PPO values...). */
 export function checkRunIdentity(job: Pick<TrainJob, 'dir' | 'config' | 'label'>): void {

@@ -44,6 +44,8 @@ import { timed, type Profiler } from '../util/profile.js';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, copyLora, encodeLoraAdapter, initLora, LORA_MODULE_NAMES, type LoadedLoraAdapter, type LoraSpec, type LoraTarget } from '../model/lora.js';
 import { Rng } from '../util/rng.js';
 import { deriveSeed } from './seeds.js';
+import { DEFAULT_ROLLOUT_CACHE_MB, RolloutActivations } from './rollout-activations.js';
+import { MIB } from '../model/prefix-cache.js';
 
 /** LoRA settings of an LLM policy (the config's adapter, lora_* fields). */
 export interface LlmLoraOptions {
@@ -96,6 +98,11 @@ export interface LlmPolicyOptions {
   prompt: Omit<PromptOptions, 'countTokens'>;
   /** Byte limit of the frozen-prefix cache (default: LlamaModel's, DEFAULT_PREFIX_CACHE_MB of src/model/prefix-cache.ts). */
   prefixCacheBytes?: number;
+  /**
+   * Byte limit of the rollout's kept training activations (rolloutCache; src/rl/rollout-activations.ts;
+   * default DEFAULT_ROLLOUT_CACHE_MB MiB). 0 keeps none.
+   */
+  rolloutCacheBytes?: number;
   /** Shortcuts of the training loop, each on by default (off: the plain computation, for benchmarks). */
   speedups?: Partial<LlmSpeedups>;
 }
@@ -125,7 +132,11 @@ export interface LlmSpeedups {
   stableMarket: boolean;
   /** Cache the reference policy's top-K keys and values of prompt prefixes (the reference never changes). */
   referenceCache: boolean;
-  /** Between beginRollout and endRollout, cache the policy's top-K keys and values of prompt prefixes. */
+  /**
+   * Between beginRollout and endRollout, cache the policy's top-K keys and values of prompt prefixes;
+   * and keep the rollout's training activations (within rolloutCacheBytes) for the first minibatch
+   * of the update, which then skips their forward (src/rl/rollout-activations.ts).
+   */
   rolloutCache: boolean;
   /**
    * Between beginMinibatch and endMinibatch, run the trainable layers over the system turn (the prefix
@@ -212,6 +223,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   /** The policy's top-K keys/values of prompt prefixes (rolloutCache): valid within one rollout. */
   private readonly rolloutCache: PrefixCache | undefined;
   private inRollout = false;
+  /** The rollout's training activations for the first minibatch (rolloutCache, within rolloutCacheBytes). */
+  private readonly rolloutActs: RolloutActivations | undefined;
   /** The minibatch's shared prefix (sharedPrefix), created by its first sample; `spare` keeps the memory. */
   private inMinibatch = false;
   private shared: SharedPrefix | undefined;
@@ -261,6 +274,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     const topBytes = Math.ceil(this.model.prefixCache.limitBytes * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));
     if (this.speedups.referenceCache) this.refCache = new PrefixCache(topBytes);
     if (this.speedups.rolloutCache) this.rolloutCache = new PrefixCache(topBytes);
+    const keepBytes = o.rolloutCacheBytes ?? DEFAULT_ROLLOUT_CACHE_MB * MIB;
+    if (this.speedups.rolloutCache && keepBytes > 0) this.rolloutActs = new RolloutActivations(this.model, keepBytes);
     this.actionIds = actionTokenIds(tokenizer);
     const headInit = { kind: o.head, lmHead: this.model.lmHead, C: this.C, actionTokenIds: this.actionIds, seed: o.seed };
     this.policyHead = new ActionPolicyHead(o.backend, headInit);
@@ -390,6 +405,20 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   forward(input: LlmInput, needsGrad = true): PolicyStep {
+    if (!needsGrad && this.inRollout && this.rolloutActs?.wants(input.ids, input.prefixLens[0])) {
+      // A training forward, kept for the first minibatch (which runs with these same weights).
+      const keep = this.rolloutActs;
+      return timed(this.profiler, 'rollout_forward', () => {
+        const rows = this.headRows(input);
+        const { acts, tokens } = keep.forward(input, input.ids, input.prefixLens[0]!, input.boundary, rows);
+        this.profiler?.count('rollout_tokens', tokens);
+        const h = this.pool(acts.hidden, rows);
+        this.norm?.observe(h);
+        const hn = this.normed(h);
+        const out = this.policyHead.forward(this.headKind === 'linear' ? hn : h);
+        return { logProbs: out.logProbs, value: this.valueHead.forward(hn), handle: null };
+      });
+    }
     if (!needsGrad && this.inRollout && this.rolloutCache) {
       // The parameters are fixed for the rollout: the prompt prefixes' keys/values are shared by its steps.
       const cache = this.rolloutCache;
@@ -408,18 +437,22 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     }
     if (!needsGrad) this.profiler?.count('rollout_tokens', input.ids.length);
     return timed(this.profiler, needsGrad ? 'update_forward' : 'rollout_forward', () => {
-      const prefix = needsGrad && this.inMinibatch && this.speedups.sharedPrefix ? this.sharedFor(input) : undefined;
-      if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.S ?? 0));
-      // One activation set is reused: PPO runs backward right after its forward (policy.ts contract).
       const rows = this.headRows(input);
-      this.acts = this.model.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
-      const h = this.pool(this.acts.hidden, rows); // [C] what the heads read (headInput)
+      // The rollout's forward of this sample, when kept and the weights are still the rollout's.
+      let acts = needsGrad && this.inMinibatch ? this.rolloutActs?.take(input) : undefined;
+      if (!acts) {
+        const prefix = needsGrad && this.inMinibatch && this.speedups.sharedPrefix ? this.sharedFor(input) : undefined;
+        if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.S ?? 0));
+        // One activation set is reused: PPO runs backward right after its forward (policy.ts contract).
+        acts = this.acts = this.model.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
+      }
+      const h = this.pool(acts.hidden, rows); // [C] what the heads read (headInput)
       if (!needsGrad && this.inRollout) this.norm?.observe(h);
       const hn = this.normed(h); // [C] what the linear heads read (headNorm)
       const hp = this.headKind === 'linear' ? hn : h;
       const out = this.policyHead.forward(hp);
       const value = this.valueHead.forward(hn);
-      const handle: Handle = { acts: this.acts, out, hp, hn, rows };
+      const handle: Handle = { acts, out, hp, hn, rows };
       return { logProbs: out.logProbs, value, handle };
     });
   }
@@ -443,18 +476,23 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     if (!this.shared) return;
     const shared = this.shared;
     timed(this.profiler, 'update_backward', () => this.model.prefixBackward(shared));
-    this.spare = shared;
+    // The rollout's shared prefix stays the rollout activations' own; a minibatch's own is recycled.
+    if (!this.rolloutActs?.owns(shared)) this.spare = shared;
     this.shared = undefined;
   }
 
   beginMinibatch(): void {
     this.flushShared();
     this.inMinibatch = true;
+    // The first minibatch after a rollout runs after the rollout's system turn (the same weights).
+    const rolloutShared = this.rolloutActs?.beginUse();
+    if (rolloutShared) this.shared = rolloutShared;
   }
 
   endMinibatch(): void {
     this.flushShared();
     this.inMinibatch = false;
+    this.rolloutActs?.endUse();
   }
 
   backward(handle: unknown, dLogProbs: Float64Array, dValue: number): void {
@@ -569,11 +607,18 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.norm?.fold();
     this.inRollout = true;
     this.rolloutCache?.clear();
+    this.rolloutActs?.open();
   }
 
   endRollout(): void {
     this.inRollout = false;
     this.rolloutCache?.clear();
+    this.rolloutActs?.close();
+  }
+
+  /** Samples whose rollout forward was kept, and taken by a first minibatch, so far (diagnostics). */
+  rolloutActivationCounts(): { kept: number; taken: number; bytes: number } {
+    return { ...(this.rolloutActs?.counts ?? { kept: 0, taken: 0 }), bytes: this.rolloutActs?.bytes() ?? 0 };
   }
 
   attachProfiler(profiler: Profiler | undefined): void {

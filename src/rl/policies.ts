@@ -47,7 +47,7 @@ export async function createLlmPolicy(c: TrainConfig, extra: Partial<Pick<LlmPol
   const lora = loraOptions(c, model.config);
   const L = model.config.num_hidden_layers;
   return new LlmPolicy({
-    model, backend, trainableLayers: lora && c.lora_layers === 'all' ? L : c.trainable_layers, ...(lora && { lora }), head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'none' ? undefined : c.head_norm === 'global' ? 'global' : 'channel', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * MIB,
+    model, backend, trainableLayers: lora && c.lora_layers === 'all' ? L : c.trainable_layers, ...(lora && { lora }), head: c.policy_head, headInput: c.head_input, headNorm: c.head_norm === 'none' ? undefined : c.head_norm === 'global' ? 'global' : 'channel', backboneLrScale: c.llm_lr_scale, seed: c.seed, prefixCacheBytes: c.prefix_cache_mb * MIB, rolloutCacheBytes: c.rollout_cache_mb * MIB,
     prompt: {
       mode: c.mode, allowShort: c.allow_short, style: c.prompt_style,
       ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
