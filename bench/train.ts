@@ -9,7 +9,7 @@
  * to the trainer and the policy. The first update is reported apart as the warm-up (the prefix cache
  * starts cold); the others give medians: environment steps per second, the projected time of a whole
  * run, the mean prompt length T, and where the time of a step goes. `--compare` also trains a second
- * policy with the speedups off (LlmSpeedups), update for update in turn with the first, so that both
+ * policy with the caches off (LlmPolicyOptions.caches), update for update in turn with the first, so that both
  * see the same machine state: the ratio of the two is the speedup.
  *
  * Run: node --import tsx bench/train.ts [--json] [--updates N] [--threads N] [--model SPEC] [--data PATH]
@@ -22,7 +22,7 @@ import { getBackend } from '../src/kernels/index.js';
 import { DEFAULT_TRAINABLE_LAYERS } from '../src/model/llama.js';
 import { PAPER_PPO, parseTrainConfig, runShape, type TrainConfig } from '../src/rl/config.js';
 import { loadRunSeries, trainWindow } from '../src/rl/data.js';
-import { ALL_SPEEDUPS, NO_SPEEDUPS, type LlmPolicy, type LlmSpeedups } from '../src/rl/llm-policy.js';
+import type { LlmPolicy } from '../src/rl/llm-policy.js';
 import { createLlmPolicy } from '../src/rl/policies.js';
 import { PpoTrainer } from '../src/rl/ppo.js';
 import { makeTrainEnvs } from '../src/rl/run.js';
@@ -67,7 +67,7 @@ export interface TrainBenchOptions {
   trainableLayers?: number;
   /** Frozen-prefix cache in MiB (default: the config's prefix_cache_mb). */
   prefixCacheMb?: number;
-  /** Also run the plain computation (speedups off), interleaved update by update. */
+  /** Also run the plain computation (caches off), interleaved update by update. */
   compare?: boolean;
   log?: (line: string) => void;
 }
@@ -111,7 +111,8 @@ export interface UpdateRecord {
 
 export interface VariantResult {
   label: string;
-  speedups: Readonly<LlmSpeedups>;
+  /** LlmPolicyOptions.caches of this variant. */
+  caches: boolean;
   warmup: UpdateRecord;
   updates: UpdateRecord[];
   /** Medians over the updates after the warm-up. */
@@ -132,7 +133,7 @@ export interface TrainBenchResult {
   prompt: { style: string; maxTokens: number };
   ppo: { numSteps: number; numEnvs: number; minibatch: number; microBatch: number; epochs: number; optimizerStepsPerUpdate: number };
   variants: VariantResult[];
-  /** Steady-state steps/s of the speedups relative to the plain computation (with --compare). */
+  /** Steady-state steps/s with the caches relative to the plain computation (with --compare). */
   speedup: number | null;
   /**
    * The backend's sgemm rate in this run: the decoder layer's four forward products at T = 300 rows
@@ -154,7 +155,8 @@ function median(xs: number[]): number {
 
 interface Variant {
   label: string;
-  speedups: Readonly<LlmSpeedups>;
+  /** LlmPolicyOptions.caches of this variant. */
+  caches: boolean;
   policy: LlmPolicy;
   trainer: PpoTrainer<unknown>;
   profiler: Profiler;
@@ -214,7 +216,7 @@ function summarise(v: Variant, cfg: TrainConfig): VariantResult {
   const shape = runShape(cfg);
   const steps = shape.numUpdates * shape.batchSize;
   return {
-    label: v.label, speedups: v.speedups, warmup: warmup!, updates: rest,
+    label: v.label, caches: v.caches, warmup: warmup!, updates: rest,
     median: {
       seconds: med((r) => r.seconds), steps: med((r) => r.steps), stepsPerSec: sps, meanT: med((r) => r.meanT),
       frozenComputedPerStep: med((r) => r.frozenComputedPerStep), frozenCachedPerStep: med((r) => r.frozenCachedPerStep),
@@ -263,13 +265,13 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
   const shape = runShape(cfg);
   const variants: Variant[] = [];
   const be = getBackend();
-  for (const [label, speedups] of [['speedups', ALL_SPEEDUPS], ...(o.compare ? [['plain', NO_SPEEDUPS]] : [])] as Array<[string, Readonly<LlmSpeedups>]>) {
+  for (const [label, caches] of [['speedups', true], ...(o.compare ? [['plain', false]] : [])] as Array<[string, boolean]>) {
     const profiler = new Profiler();
     const flops = countFlops(be, () => profiler.current());
-    const policy = await createLlmPolicy(cfg, { speedups, backend: flops.backend });
+    const policy = await createLlmPolicy(cfg, { caches, backend: flops.backend });
     const trainer = new PpoTrainer<unknown>(policy as never, makeTrainEnvs(series, window, cfg), cfg);
     trainer.attachProfiler(profiler);
-    variants.push({ label, speedups, policy, trainer, profiler, flops, records: [] });
+    variants.push({ label, caches, policy, trainer, profiler, flops, records: [] });
   }
   const sgemmBefore = layerSgemmGflops(be, variants[0]!.policy.model.config);
   const first = variants[0]!.policy;
@@ -391,7 +393,7 @@ export function trainBenchCommand(cmd: Command, io: CommandIo = STDIO): Command 
     .option('--prompt-max-tokens <n>', 'prompt budget (default: 768 with --tokenizer, 512 without)', positiveInt('--prompt-max-tokens'))
     .option('--trainable-layers <k>', 'trainable top layers', positiveInt('--trainable-layers'), d.trainableLayers)
     .option('--prefix-cache-mb <n>', 'frozen-prefix cache in MiB (default: the config\'s prefix_cache_mb)', positiveInt('--prefix-cache-mb'))
-    .option('--compare', 'also train with the speedups off, update for update in turn, and report the ratio')
+    .option('--compare', 'also train with the caches off (the plain computation), update for update in turn, and report the ratio')
     .option('--json', 'print JSON')
     .action(async (o: Omit<TrainBenchOptions, 'log'> & { json?: boolean }) => {
       const { json, ...options } = o;

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { getBackend } from '../src/kernels/index.js';
 import { TINY } from '../src/model/configs.js';
 import { loadModel } from '../src/model/load.js';
-import { ALL_SPEEDUPS, LlmPolicy, NO_SPEEDUPS, type LlmSpeedups } from '../src/rl/llm-policy.js';
+import { LlmPolicy } from '../src/rl/llm-policy.js';
+
+/** LlmPolicyOptions.caches: on (the default) and off (the plain computation). */
+const ALL_SPEEDUPS = true, NO_SPEEDUPS = false;
 import { syntheticMarket } from '../src/data/synthetic.js';
 import { TradingEnv } from '../src/env/trading-env.js';
 import type { Observation } from '../src/env/types.js';
@@ -17,9 +20,9 @@ import { Profiler } from '../src/util/profile.js';
 import type { PromptOptions } from '../src/prompt/render.js';
 import { modelsPath, needsModels } from './shared-paths.js';
 
-async function policy(speedups: Readonly<LlmSpeedups>, spec = 'random:tiny', tokenizerPath?: string, prompt: PromptOptions = { mode: 'benchmark', style: 'compact' }): Promise<LlmPolicy> {
+async function policy(speedups: boolean, spec = 'random:tiny', tokenizerPath?: string, prompt: PromptOptions = { mode: 'benchmark', style: 'compact' }): Promise<LlmPolicy> {
   const model = await loadModel(spec, { seed: 4, ...(tokenizerPath !== undefined && { tokenizerPath }) });
-  return new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'lm', headInput: 'last', seed: 1, prompt, speedups });
+  return new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'lm', headInput: 'last', seed: 1, prompt, caches: speedups });
 }
 
 /** A tiny model with SmolLM2's vocabulary (so that its tokenizer fits), in a temporary folder. */
@@ -167,7 +170,7 @@ test('stableMarket: under a token budget a day\'s market section does not depend
   let fallbacks = 0;
   for (const extra of [12, 20, 31, 60]) {
     const budget: PromptOptions = { mode: 'benchmark', style: 'full', maxTokens: bare + extra };
-    const stable = await policy({ ...NO_SPEEDUPS, stableMarket: true }, spec, tok, budget);
+    const stable = await policy(ALL_SPEEDUPS, spec, tok, budget);
     const exact = await policy(NO_SPEEDUPS, spec, tok, budget);
     const markets = new Set<string>();
     for (const account of accounts) {
@@ -193,7 +196,7 @@ test('stableMarket: under a token budget a day\'s market section does not depend
 
 test('head_input mean: the heads read the mean final hidden state of the rows after the system turn, the same with and without the speedups', async () => {
   const model = await loadModel('random:tiny', { seed: 4 });
-  const mk = (speedups: Readonly<LlmSpeedups>) => new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'linear', headInput: 'mean', seed: 1, prompt: { mode: 'benchmark', style: 'compact' }, speedups });
+  const mk = (speedups: boolean) => new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'linear', headInput: 'mean', seed: 1, prompt: { mode: 'benchmark', style: 'compact' }, caches: speedups });
   const fast = mk(ALL_SPEEDUPS), plain = mk(NO_SPEEDUPS);
   // An independent route to the same numbers: the whole decoder's final-normed rows, averaged here.
   const { LlamaModel } = await import('../src/model/llama.js');

@@ -21,7 +21,7 @@
  *
  * Prompt prefixes recur (the system turn in every prompt, a day's market section whenever the day
  * comes back), and the training loop exploits that wherever the weights involved stay fixed
- * (LlmSpeedups): the reference runs its top K layers only after its cached prefixes, the rollout
+ * (LlmPolicyOptions.caches): the reference runs its top K layers only after its cached prefixes, the rollout
  * after the system turn (weights are fixed between beginRollout and endRollout), and each minibatch
  * runs the system turn through the trainable layers once, forward and backward, for all its samples.
  */
@@ -99,63 +99,38 @@ export interface LlmPolicyOptions {
   /** Byte limit of the frozen-prefix cache (default: LlamaModel's, DEFAULT_PREFIX_CACHE_MB of src/model/prefix-cache.ts). */
   prefixCacheBytes?: number;
   /**
-   * Byte limit of the rollout's kept training activations (rolloutCache; src/rl/rollout-activations.ts;
+   * Byte limit of the rollout's kept training activations (see caches; src/rl/rollout-activations.ts;
    * default DEFAULT_ROLLOUT_CACHE_MB MiB). 0 keeps none.
    */
   rolloutCacheBytes?: number;
-  /** Shortcuts of the training loop, each on by default (off: the plain computation, for benchmarks). */
-  speedups?: Partial<LlmSpeedups>;
-}
-
-/**
- * Shortcuts of the training loop. None changes what is computed beyond the last bits of float32
- * rounding (cached prefixes are computed in their own segments), and each is deterministic.
- */
-export interface LlmSpeedups {
   /**
-   * When the tokenizer merges across a prefix mark (BPE joins the "\n\n" after the market section with
-   * what follows), try the mark again before the whitespace that precedes it, so that each day's
-   * market section is cached with such tokenizers too.
+   * The caches and shortcuts of the training loop (default true); false = the plain computation, for
+   * the benchmark's with/without comparison. None changes what is computed beyond the last bits of
+   * float32 rounding (cached prefixes are computed in their own segments), and each is deterministic:
+   *  - marks: when the tokenizer merges across a prefix mark (BPE joins the "\n\n" after the market
+   *    section with what follows), the mark is tried again before the whitespace in front of it, so
+   *    that each day's market section is cached with such tokenizers too;
+   *  - token memo: the token ids of texts tokenized before (mark prefixes, the budget's counts);
+   *  - stable market: with a token budget, the news that fit are chosen next to a WIDE stand-in account
+   *    (STAND_IN_ACCOUNT) rather than the actual one, so that a day's market section is the same text
+   *    in every episode and its frozen output can be cached (with the actual account, the last news
+   *    item's cut moves by a word as the account's numbers change length). The prompt is still checked
+   *    against the budget with the actual account, and rendered the exact way when it would not fit.
+   *    This changes which words of the last news item are shown, not how anything is computed;
+   *  - the reference's top-K keys and values of prompt prefixes (the reference never changes);
+   *  - between beginRollout and endRollout, the policy's top-K keys and values of the system turn, and
+   *    the rollout's training activations (within rolloutCacheBytes), which the first minibatch of
+   *    the update takes instead of running their forward (src/rl/rollout-activations.ts);
+   *  - between beginMinibatch and endMinibatch, the trainable layers run over the system turn once,
+   *    forward and backward, for all the samples (LlamaModel.sharedPrefix).
    */
-  trimMarks: boolean;
-  /** Reuse the token ids of texts tokenized before: the prefixes at the marks, and the budget's counts. */
-  tokenMemo: boolean;
-  /**
-   * With a token budget, choose the news that fit next to a WIDE stand-in account (see
-   * STAND_IN_ACCOUNT) rather than the actual one, so that a day's market section is the same text in
-   * every episode and its frozen output can be cached: with the actual account, the last news item's
-   * cut moves by a word as the account's numbers change length (most MSFT days had two versions). The
-   * prompt is still checked against the budget with the actual account, and rendered the exact way
-   * when it would not fit. This changes which words of the last news item are shown, not how
-   * anything is computed.
-   */
-  stableMarket: boolean;
-  /** Cache the reference policy's top-K keys and values of prompt prefixes (the reference never changes). */
-  referenceCache: boolean;
-  /**
-   * Between beginRollout and endRollout, cache the policy's top-K keys and values of prompt prefixes;
-   * and keep the rollout's training activations (within rolloutCacheBytes) for the first minibatch
-   * of the update, which then skips their forward (src/rl/rollout-activations.ts).
-   */
-  rolloutCache: boolean;
-  /**
-   * Between beginMinibatch and endMinibatch, run the trainable layers over the system turn (the prefix
-   * every prompt shares) once, forward and backward, instead of once per sample (LlamaModel.sharedPrefix).
-   */
-  sharedPrefix: boolean;
+  caches?: boolean;
 }
 
 export type HeadInput = 'last' | 'mean';
 
-export const NO_SPEEDUPS: Readonly<LlmSpeedups> = {
-  trimMarks: false, tokenMemo: false, stableMarket: false, referenceCache: false, rolloutCache: false, sharedPrefix: false,
-};
-export const ALL_SPEEDUPS: Readonly<LlmSpeedups> = {
-  trimMarks: true, tokenMemo: true, stableMarket: true, referenceCache: true, rolloutCache: true, sharedPrefix: true,
-};
-
 /**
- * The account the budget is planned with under stableMarket: every number as long as a realistic
+ * The account the budget is planned with under the stable market rule (LlmPolicyOptions.caches): every number as long as a realistic
  * account's (short position, 4-digit values, a two-digit negative return), so the actual account
  * rarely needs more tokens; when it does, the prompt is budgeted exactly instead.
  */
@@ -209,7 +184,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private refActs: TrainableActivations | undefined;
   private readonly promptOptions: PromptOptions;
   private readonly modelSpec: string;
-  readonly speedups: Readonly<LlmSpeedups>;
+  /** LlmPolicyOptions.caches. */
+  readonly caches: boolean;
   readonly headInput: HeadInput;
   /** Running standardisation of the linear heads' input (headNorm), or undefined. */
   private readonly norm: HeadNorm | undefined;
@@ -267,15 +243,15 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     });
     // The reference copies the initial trainable weights (before any update) and shares the frozen part.
     this.reference = this.model.snapshot();
-    this.speedups = { ...ALL_SPEEDUPS, ...o.speedups };
+    this.caches = o.caches ?? true;
     this.headInput = o.headInput;
     if (this.headInput !== 'last' && this.headInput !== 'mean') throw new Error(`head input must be 'last' or 'mean', got '${String(this.headInput)}'`);
     // The top-K entries of a prefix take K / (L - K) of the frozen entry's bytes: the same share of memory.
     const topBytes = Math.ceil(this.model.prefixCache.limitBytes * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));
-    if (this.speedups.referenceCache) this.refCache = new PrefixCache(topBytes);
-    if (this.speedups.rolloutCache) this.rolloutCache = new PrefixCache(topBytes);
+    if (this.caches) this.refCache = new PrefixCache(topBytes);
+    if (this.caches) this.rolloutCache = new PrefixCache(topBytes);
     const keepBytes = o.rolloutCacheBytes ?? DEFAULT_ROLLOUT_CACHE_MB * MIB;
-    if (this.speedups.rolloutCache && keepBytes > 0) this.rolloutActs = new RolloutActivations(this.model, keepBytes);
+    if (this.caches && keepBytes > 0) this.rolloutActs = new RolloutActivations(this.model, keepBytes);
     this.actionIds = actionTokenIds(tokenizer);
     const headInit = { kind: o.head, lmHead: this.model.lmHead, C: this.C, actionTokenIds: this.actionIds, seed: o.seed };
     this.policyHead = new ActionPolicyHead(o.backend, headInit);
@@ -286,7 +262,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     if (!(this.backboneLrScale >= 0 && Number.isFinite(this.backboneLrScale))) throw new Error(`backbone learning-rate scale must be a finite number >= 0, got ${this.backboneLrScale}`);
     if (o.headNorm) this.norm = new HeadNorm(this.C, o.headNorm);
     const maxTokens = o.prompt.maxTokens;
-    const count = (s: string): number => (this.speedups.tokenMemo ? this.countMemo.get(s, (x) => this.tokenize(x)) : this.tokenize(s)).length;
+    const count = (s: string): number => (this.caches ? this.countMemo.get(s, (x) => this.tokenize(x)) : this.tokenize(s)).length;
     this.promptOptions = { ...o.prompt, ...(maxTokens !== undefined && { countTokens: count }) };
     // Fields beyond the original ones only when set, so that earlier runs keep their fingerprints.
     const l = this.model.lora;
@@ -309,7 +285,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   private renderText(obs: Observation): { messages: ChatMessage[]; text: string; marks: number[] } {
-    const rendered = this.speedups.stableMarket && this.promptOptions.maxTokens !== undefined ? this.renderStable(obs) : renderPrompt(obs, this.promptOptions);
+    const rendered = this.caches && this.promptOptions.maxTokens !== undefined ? this.renderStable(obs) : renderPrompt(obs, this.promptOptions);
     const messages = toChatMessages(rendered) as ChatMessage[];
     // The model's chat template; the answer prefix follows its generation prompt. The system turn's end
     // comes from the template itself (its rendering of the system message alone), never assumed.
@@ -377,12 +353,12 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     const tokensBefore = (m: number): number => {
       if (m <= 0 || m >= text.length) return 0;
       const prefix = text.slice(0, m);
-      const head = this.speedups.tokenMemo ? this.markMemo.get(prefix, (x) => this.tokenize(x)) : this.tokenize(prefix);
+      const head = this.caches ? this.markMemo.get(prefix, (x) => this.tokenize(x)) : this.tokenize(prefix);
       return head.length > 0 && head.length < ids.length && head.every((id, i) => id === ids[i]) ? head.length : 0;
     };
     for (const [k, m] of marks.entries()) {
       let n = tokensBefore(m);
-      if (n === 0 && this.speedups.trimMarks) {
+      if (n === 0 && this.caches) {
         let t = m;
         while (t > 0 && /\s/.test(text[t - 1]!)) t--;
         if (t < m) n = tokensBefore(t);
@@ -441,7 +417,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       // The rollout's forward of this sample, when kept and the weights are still the rollout's.
       let acts = needsGrad && this.inMinibatch ? this.rolloutActs?.take(input) : undefined;
       if (!acts) {
-        const prefix = needsGrad && this.inMinibatch && this.speedups.sharedPrefix ? this.sharedFor(input) : undefined;
+        const prefix = needsGrad && this.inMinibatch && this.caches ? this.sharedFor(input) : undefined;
         if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.S ?? 0));
         // One activation set is reused: PPO runs backward right after its forward (policy.ts contract).
         acts = this.acts = this.model.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });

@@ -34,9 +34,9 @@ const factories = new Map<string, PolicyFactory>([
 
 /**
  * The `llm` policy of a config; `extra` overrides options the config does not hold (benchmarks: the
- * speedup switches, an instrumented backend instead of getBackend()).
+ * caches switch, an instrumented backend instead of getBackend()).
  */
-export async function createLlmPolicy(c: TrainConfig, extra: Partial<Pick<LlmPolicyOptions, 'speedups' | 'backend'>> = {}): Promise<LlmPolicy> {
+export async function createLlmPolicy(c: TrainConfig, extra: Partial<Pick<LlmPolicyOptions, 'caches' | 'backend'>> = {}): Promise<LlmPolicy> {
   // With frozen_dtype bfloat16 the layers that train (top K without LoRA; none with it) stay float32.
   const model = await loadModel(c.model, {
     seed: c.model_seed, ...(c.tokenizer !== null && { tokenizerPath: c.tokenizer }),
@@ -53,7 +53,7 @@ export async function createLlmPolicy(c: TrainConfig, extra: Partial<Pick<LlmPol
       ...(c.prompt_max_tokens !== null && { maxTokens: c.prompt_max_tokens }),
       ...(c.prompt_max_chars !== null && { maxChars: c.prompt_max_chars }),
     },
-    ...(extra.speedups && { speedups: extra.speedups }),
+    ...(extra.caches !== undefined && { caches: extra.caches }),
   });
 }
 
