@@ -145,6 +145,11 @@ export interface TrainBenchResult {
   stepsPerSecPer100Gflops: number;
   peakRssMB: number;
   prefixCache: { entries: number; mb: number; limitMb: number; hits: number; misses: number; evictions: number };
+  /**
+   * The rollout's kept activations (rollout_cache_mb) of the first variant: the most they held at the end
+   * of a rollout, their limit, and the samples kept and taken by first minibatches over the run.
+   */
+  rolloutCache: { peakMb: number; limitMb: number; kept: number; taken: number };
 }
 
 function median(xs: number[]): number {
@@ -302,6 +307,7 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
   const sgemm = { before: sgemmBefore, after: sgemmAfter, gflops: (sgemmBefore + sgemmAfter) / 2 };
   log(`sgemm (layer products at T=300): ${sgemmBefore.toFixed(1)} GFLOP/s before, ${sgemmAfter.toFixed(1)} after`);
   const pc = first.model.prefixCache.stats();
+  const ra = first.rolloutActivationCounts();
   return {
     model: cfg.model, backend: be.name, threads: be.getThreads(), trainableLayers: cfg.trainable_layers,
     data: cfg.data, trainWindow: { start: window.start, end: window.end, days: window.endIndex - window.startIndex + 1 },
@@ -316,6 +322,7 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
     sgemm, stepsPerSecPer100Gflops: results[0]!.median.stepsPerSec / (sgemm.gflops / 100),
     peakRssMB: process.resourceUsage().maxRSS / 1024,
     prefixCache: { entries: pc.entries, mb: pc.bytes / 2 ** 20, limitMb: pc.limitBytes / 2 ** 20, hits: pc.hits, misses: pc.misses, evictions: pc.evictions },
+    rolloutCache: { peakMb: ra.peakBytes / 2 ** 20, limitMb: cfg.rollout_cache_mb, kept: ra.kept, taken: ra.taken },
   };
 }
 
@@ -368,6 +375,8 @@ export function formatTrainBench(r: TrainBenchResult): string {
   if (r.speedup !== null) L.push(`speedup (steps/s, speedups / plain, same run): ${r.speedup.toFixed(2)}x`);
   L.push(`prefix cache: ${r.prefixCache.entries} entries, ${r.prefixCache.mb.toFixed(0)} of ${r.prefixCache.limitMb.toFixed(0)} MiB, ` +
     `${r.prefixCache.hits} hits, ${r.prefixCache.misses} misses, ${r.prefixCache.evictions} evictions`);
+  L.push(`rollout activations kept for the first minibatch: at most ${r.rolloutCache.peakMb.toFixed(0)} of ${r.rolloutCache.limitMb} MiB; ` +
+    `${r.rolloutCache.kept} samples kept, ${r.rolloutCache.taken} taken by a first minibatch`);
   L.push(`peak RSS: ${r.peakRssMB.toFixed(0)} MB${r.variants.length > 1 ? ' (both variants in one process)' : ''}`);
   return L.join('\n') + '\n';
 }

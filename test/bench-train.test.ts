@@ -44,6 +44,12 @@ test('bench-train on random:tiny with --compare: phases add up to the wall time,
   assert.ok(plain!.median.gflopPerStep.reference > 1.25 * g.reference, `the reference cache saves products: ${plain!.median.gflopPerStep.reference} vs ${g.reference}`);
   assert.ok(r.sgemm.gflops > 0 && r.sgemm.gflops === (r.sgemm.before + r.sgemm.after) / 2);
   assert.equal(r.stepsPerSecPer100Gflops, fast!.median.stepsPerSec / (r.sgemm.gflops / 100));
+  // Each update's first minibatch (32 of its 40 samples) took what its rollout kept (every rollout
+  // forward: 40 steps, the final bootstrap value, one more per episode cut by the time limit), and the
+  // budget was not reached on this tiny model.
+  assert.ok(r.rolloutCache.kept >= 2 * 41, `${r.rolloutCache.kept} kept`);
+  assert.equal(r.rolloutCache.taken, 2 * 32);
+  assert.ok(r.rolloutCache.peakMb > 0 && r.rolloutCache.peakMb < r.rolloutCache.limitMb);
 });
 
 test('bench-train: fewer than 2 updates, or a budget the prompt cannot meet, is an error', async () => {

@@ -592,9 +592,12 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.rolloutActs?.close();
   }
 
-  /** Samples whose rollout forward was kept, and taken by a first minibatch, so far (diagnostics). */
-  rolloutActivationCounts(): { kept: number; taken: number; bytes: number } {
-    return { ...(this.rolloutActs?.counts ?? { kept: 0, taken: 0 }), bytes: this.rolloutActs?.bytes() ?? 0 };
+  /**
+   * Samples whose rollout forward was kept, and taken by a first minibatch, so far; the bytes kept now
+   * and at most (diagnostics).
+   */
+  rolloutActivationCounts(): { kept: number; taken: number; bytes: number; peakBytes: number } {
+    return { ...(this.rolloutActs?.counts ?? { kept: 0, taken: 0, peakBytes: 0 }), bytes: this.rolloutActs?.bytes() ?? 0 };
   }
 
   attachProfiler(profiler: Profiler | undefined): void {

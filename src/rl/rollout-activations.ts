@@ -42,8 +42,8 @@ export class RolloutActivations {
   private state: State = 'closed';
   private sharedPrefix: SharedPrefix | undefined;
   private spare: SharedPrefix | undefined;
-  /** Samples kept and taken since creation (diagnostics and tests). */
-  readonly counts = { kept: 0, taken: 0 };
+  /** Samples kept and taken since creation, and the most bytes held at once (diagnostics and tests). */
+  readonly counts = { kept: 0, taken: 0, peakBytes: 0 };
 
   constructor(private readonly model: LlamaModel, readonly limitBytes: number) {
     if (!Number.isFinite(limitBytes) || limitBytes < 0) throw new Error(`rollout cache limit must be a non-negative number of bytes, got ${limitBytes}`);
@@ -91,6 +91,7 @@ export class RolloutActivations {
     this.kept.set(key, acts);
     this.bytesHeld += pools.reduce((n, p) => n + p.bytes(), 0);
     this.counts.kept++;
+    this.counts.peakBytes = Math.max(this.counts.peakBytes, this.bytesHeld);
     return { acts, tokens };
   }
 
