@@ -24,7 +24,10 @@
  *   6. Optional `beginRollout()` / `endRollout()`: PPO brackets each rollout with them and changes no
  *      parameter in between, so a policy may cache work that depends on the parameters there (the
  *      LLM: the trainable layers' keys and values of the prompt prefix shared by the rollout's steps).
- *      Outside such a bracket the parameters may change at any time.
+ *      Nor does PPO change a parameter between endRollout and the end of the first minibatch that
+ *      follows it (beginMinibatch .. endMinibatch, item 7), which hands that minibatch the rollout's
+ *      inputs: a policy may keep a rollout forward's activations for that minibatch's backward (the
+ *      LLM: src/rl/rollout-activations.ts). Otherwise the parameters may change at any time.
  *   7. Optional `beginMinibatch()` / `endMinibatch()`: PPO brackets each optimizer step's samples
  *      (all micro-batches of a minibatch) with them, after zeroing the gradients and before clipping
  *      them, and changes no parameter in between. Inside, a policy may defer part of the gradient of
