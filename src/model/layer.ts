@@ -85,10 +85,12 @@ export interface LayerActs {
 
 /**
  * Views for one layer call, taken from `pool` (so repeated calls reuse memory). kAll/vAll and the
- * output y are passed in because their lifetime is the caller's (KV cache, residual stream).
+ * output y are passed in because their lifetime is the caller's (KV cache, residual stream). The
+ * attention probabilities and the SwiGLU output, the largest activations and cheap to compute again,
+ * come from `lentPool` (default `pool`): see layerLentAgain.
  */
 export function layerActs(pool: BufferPool, d: Dims, T: number, n: number, past: number,
-  x: Float32Array, kAll: Float32Array, vAll: Float32Array, y: Float32Array, lora?: LayerLora, probsPool: BufferPool = pool): LayerActs {
+  x: Float32Array, kAll: Float32Array, vAll: Float32Array, y: Float32Array, lora?: LayerLora, lentPool: BufferPool = pool): LayerActs {
   const { C, F, H, KVH, D } = d;
   const HD = H * D, S = past + T;
   let u: Partial<Record<LoraTarget, Float32Array>> | undefined;
@@ -106,14 +108,14 @@ export function layerActs(pool: BufferPool, d: Dims, T: number, n: number, past:
     xn1: pool.get('xn1', T * C),
     rstd1: pool.get('rstd1', T),
     q: pool.get('q', n * HD),
-    probs: probsPool.get('probs', H * n * S),
+    probs: lentPool.get('probs', H * n * S),
     att: pool.get('att', n * HD),
     xmid: pool.get('xmid', n * C),
     xn2: pool.get('xn2', n * C),
     rstd2: pool.get('rstd2', n),
     gate: pool.get('gate', n * F),
     up: pool.get('up', n * F),
-    h: pool.get('h', n * F),
+    h: lentPool.get('h', n * F),
   };
 }
 
@@ -188,12 +190,14 @@ export function loraBackward(be: Backend, dx: Float32Array, g: LoraPair, dout: F
 // The layer.
 
 /**
- * The attention probabilities of a forward computed again into a.probs (and a.att, with the same
- * values): the call layerForward makes, on the queries, keys and values it kept, so the result is
- * the same to the bit. For activations whose probs buffer was lent to later forwards meanwhile.
+ * The lent activations of a forward computed again: the attention probabilities into a.probs (a.att
+ * gets the same values again) and the SwiGLU output a.h, by the calls layerForward makes on what it
+ * kept, so the results are the same to the bit. For activations whose probs and h buffers were lent
+ * to later forwards meanwhile (layerActs' lentPool).
  */
-export function layerAttentionAgain(be: Backend, d: Dims, a: LayerActs): void {
+export function layerLentAgain(be: Backend, d: Dims, a: LayerActs): void {
   be.attentionForward(a.att, a.probs, a.q, a.kAll, a.vAll, a.n, a.past + a.T - a.n, d.H, d.KVH, d.D);
+  be.swigluForward(a.h, a.gate, a.up, a.n * d.F);
 }
 
 export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs, rope: RopeTables, lora?: LayerLora): void {

@@ -31,7 +31,7 @@ import { Bf16Scratch, rowsAsFloat32, storedBytes, type FrozenDtype, type StoredT
 import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
-import { layerActs, layerAttentionAgain, layerBackward, layerForward, type Dims, type LayerActs } from './layer.js';
+import { layerActs, layerBackward, layerLentAgain, layerForward, type Dims, type LayerActs } from './layer.js';
 import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache, type FrozenPrefix } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 import type { Param } from './param.js';
@@ -88,10 +88,10 @@ export interface TrainableActivations {
   /** The shared prefix this pass ran after (rows 0 .. prefix.S-1 computed there), if any. */
   prefix?: SharedPrefix;
   /**
-   * The attention probabilities lie in lent buffers (TrainableForwardOptions.probs) that later
-   * forwards overwrite: attentionAgain must restore them before the backward.
+   * The attention probabilities and SwiGLU outputs lie in lent buffers (TrainableForwardOptions.lent)
+   * that later forwards overwrite: lentAgain must restore them before the backward.
    */
-  lentProbs?: boolean;
+  lent?: boolean;
 }
 
 export interface TrainableForwardOptions {
@@ -102,11 +102,12 @@ export interface TrainableForwardOptions {
   /** Memory of their own for these activations: K + 1 pools (one per trainable layer, one for the final norm). */
   pools?: BufferPool[];
   /**
-   * K pools (one per trainable layer) LENT for the attention probabilities, the largest activation
-   * ([H, rows, T] per layer): activations kept for a later backward use them in turn and get them
-   * back with attentionAgain (LlmPolicy's rollout activations).
+   * K pools (one per trainable layer) LENT for the largest activations that are cheap to compute
+   * again, the attention probabilities ([H, rows, T] per layer) and the SwiGLU output ([rows, F]):
+   * activations kept for a later backward use them in turn and get them back with lentAgain
+   * (LlmPolicy's rollout activations).
    */
-  probs?: BufferPool[];
+  lent?: BufferPool[];
   /** Run after this shared prefix (see SharedPrefix). */
   prefix?: SharedPrefix;
 }
@@ -520,8 +521,8 @@ export class LlamaModel {
     }
     checkOutRows(n, T - S);
     const pools = opts.pools ?? opts.reuse?.pools ?? Array.from({ length: this.K + 1 }, () => new BufferPool());
-    if (pools.length !== this.K + 1 || (opts.probs && opts.probs.length !== this.K)) {
-      throw new Error(`trainableForward: pools for ${pools.length} and probs for ${opts.probs?.length} layers, expected ${this.K + 1} and ${this.K}`);
+    if (pools.length !== this.K + 1 || (opts.lent && opts.lent.length !== this.K)) {
+      throw new Error(`trainableForward: pools for ${pools.length} and lent pools for ${opts.lent?.length} layers, expected ${this.K + 1} and ${this.K}`);
     }
     const layers: LayerActs[] = [];
     let x = S > 0 ? boundary.subarray(S * C) : boundary;
@@ -534,7 +535,7 @@ export class LlamaModel {
         v.set(opts.prefix.acts.layers[j]!.vAll.subarray(0, S * KVD));
       }
       const l = this.frozenLayers + j, lora = this.loraOf(l);
-      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C), lora, opts.probs?.[j]);
+      const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C), lora, opts.lent?.[j]);
       layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora);
       layers.push(a);
       x = a.y;
@@ -542,17 +543,18 @@ export class LlamaModel {
     const fp = pools[this.K]!;
     const hidden = fp.get('hidden', n * C), normRstd = fp.get('rstd', n);
     this.backend.rmsnormForward(hidden, normRstd, x, this.weights.norm, n, C, eps);
-    return { T, n, boundary, layers, hidden, normRstd, pools, ...(opts.prefix && { prefix: opts.prefix }), ...(opts.probs && { lentProbs: true }) };
+    return { T, n, boundary, layers, hidden, normRstd, pools, ...(opts.prefix && { prefix: opts.prefix }), ...(opts.lent && { lent: true }) };
   }
 
   /**
-   * Activations made with lent probs buffers (TrainableForwardOptions.probs), made ready for their
-   * backward: each layer's attention probabilities computed again into the lent buffers (the same
-   * values to the bit). Call it right before the backward, after every other forward that borrows them.
+   * Activations made with lent buffers (TrainableForwardOptions.lent), made ready for their backward:
+   * each layer's attention probabilities and SwiGLU output computed again into the lent buffers (the
+   * same values to the bit). Call it right before the backward, after every other forward that
+   * borrows them.
    */
-  attentionAgain(acts: TrainableActivations): void {
-    if (!acts.lentProbs) throw new Error('attentionAgain: these activations keep their own attention probabilities');
-    for (const a of acts.layers) layerAttentionAgain(this.backend, this.dims, a);
+  lentAgain(acts: TrainableActivations): void {
+    if (!acts.lent) throw new Error('lentAgain: these activations keep all their buffers');
+    for (const a of acts.layers) layerLentAgain(this.backend, this.dims, a);
   }
 
   /**

@@ -12,9 +12,9 @@
  * Ownership and lifetimes:
  *  - each kept sample owns K + 1 buffer pools, taken from a free list that keeps the memory from one
  *    rollout to the next (so a run does not allocate it again every update);
- *  - the attention probabilities, the largest activation ([H, rows, T] per layer), are not kept: K
- *    pools are LENT to every kept forward in turn, and `take` computes them again (bit-identical)
- *    just before the sample's backward;
+ *  - the attention probabilities and the SwiGLU outputs, the largest activations ([H, rows, T] and
+ *    [rows, F] per layer) and cheap to compute again, are not kept: K pools are LENT to every kept
+ *    forward in turn, and `take` computes them again (bit-identical) just before the sample's backward;
  *  - the rollout's shared prefix (the system turn through the trainable layers) is owned here; the
  *    first minibatch borrows it as its own shared prefix and takes its backward once.
  *
@@ -36,8 +36,8 @@ export class RolloutActivations {
   /** Pools of samples taken by the minibatch: theirs until it ends (their backwards read them). */
   private readonly taken: BufferPool[][] = [];
   private readonly free: BufferPool[][] = [];
-  /** Lent to every kept forward for its attention probabilities (one pool per trainable layer). */
-  private readonly probs: BufferPool[];
+  /** Lent to every kept forward for its attention probabilities and SwiGLU outputs (one pool per trainable layer). */
+  private readonly lent: BufferPool[];
   private bytesHeld = 0;
   private state: State = 'closed';
   private sharedPrefix: SharedPrefix | undefined;
@@ -47,7 +47,7 @@ export class RolloutActivations {
 
   constructor(private readonly model: LlamaModel, readonly limitBytes: number) {
     if (!Number.isFinite(limitBytes) || limitBytes < 0) throw new Error(`rollout cache limit must be a non-negative number of bytes, got ${limitBytes}`);
-    this.probs = Array.from({ length: model.K }, () => new BufferPool());
+    this.lent = Array.from({ length: model.K }, () => new BufferPool());
   }
 
   /** A rollout starts: what an earlier one kept is released. */
@@ -87,7 +87,7 @@ export class RolloutActivations {
       tokens += S;
     }
     const pools = this.free.pop() ?? Array.from({ length: this.model.K + 1 }, () => new BufferPool());
-    const acts = this.model.trainableForward(boundary, ids.length, { outRows, pools, probs: this.probs, prefix: this.sharedPrefix });
+    const acts = this.model.trainableForward(boundary, ids.length, { outRows, pools, lent: this.lent, prefix: this.sharedPrefix });
     this.kept.set(key, acts);
     this.bytesHeld += pools.reduce((n, p) => n + p.bytes(), 0);
     this.counts.kept++;
@@ -117,7 +117,7 @@ export class RolloutActivations {
     const acts = this.kept.get(key);
     if (!acts) return undefined;
     this.kept.delete(key);
-    this.model.attentionAgain(acts);
+    this.model.lentAgain(acts);
     this.taken.push(acts.pools);
     this.counts.taken++;
     return acts;
