@@ -141,7 +141,11 @@ export interface TrainBenchResult {
    * and after the last (`gflops` is the mean of the two). Each phase's fraction of it is in the report.
    */
   sgemm: { before: number; after: number; gflops: number };
-  /** Steady-state steps/s of the first variant per 100 GFLOP/s of that sgemm rate (a machine-independent figure). */
+  /**
+   * Steady-state steps/s of the first variant per 100 GFLOP/s of that sgemm rate: the speed relative to
+   * this machine's sgemm (it still depends on memory bandwidth and on small-row shapes that the sgemm
+   * reference does not represent, and a load that changes during the run moves it).
+   */
   stepsPerSecPer100Gflops: number;
   peakRssMB: number;
   prefixCache: { entries: number; mb: number; limitMb: number; hits: number; misses: number; evictions: number };

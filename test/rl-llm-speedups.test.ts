@@ -20,9 +20,13 @@ import { Profiler } from '../src/util/profile.js';
 import type { PromptOptions } from '../src/prompt/render.js';
 import { modelsPath, needsModels } from './shared-paths.js';
 
+/**
+ * The rollout's kept activations are off here (rolloutCacheBytes 0), so that the rollout cache of
+ * top-K keys/values is what runs; test/rl-rollout-activations.test.ts covers the kept activations.
+ */
 async function policy(speedups: boolean, spec = 'random:tiny', tokenizerPath?: string, prompt: PromptOptions = { mode: 'benchmark', style: 'compact' }): Promise<LlmPolicy> {
   const model = await loadModel(spec, { seed: 4, ...(tokenizerPath !== undefined && { tokenizerPath }) });
-  return new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'lm', headInput: 'last', seed: 1, prompt, caches: speedups });
+  return new LlmPolicy({ model, backend: getBackend(), trainableLayers: 2, head: 'lm', headInput: 'last', seed: 1, prompt, caches: speedups, rolloutCacheBytes: 0 });
 }
 
 /** A tiny model with SmolLM2's vocabulary (so that its tokenizer fits), in a temporary folder. */

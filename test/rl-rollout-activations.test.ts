@@ -110,3 +110,22 @@ test('PPO updates with and without kept rollout activations: the same parameters
   assert.equal(on.counts.taken, 2 * 8, 'each update\'s first minibatch (8 samples) came from its rollout');
   assert.equal(off.counts.kept, 0);
 });
+
+test('over many rollouts the budget keeps the same number of samples: kept pools hold exact sizes, not grown ones', async () => {
+  const [, probe] = await pair({ head: 'lm', headInput: 'last' }, 1);
+  episode(probe, observations(6));
+  const sample = probe.rolloutActivationCounts().peakBytes; // one sample's activations
+  const [, p] = await pair({ head: 'lm', headInput: 'last' }, 3.5 * sample);
+  const keptPerRollout: number[] = [];
+  // Rollouts of prompts whose lengths differ (other days, other accounts), as a run's do.
+  for (let r = 0; r < 6; r++) {
+    const before = p.rolloutActivationCounts().kept;
+    episode(p, observations(6 + r).slice(r));
+    keptPerRollout.push(p.rolloutActivationCounts().kept - before);
+  }
+  // Reused pools keep the size of the longest prompt they held, so the count may drop by one once, then holds.
+  const later = keptPerRollout.slice(1);
+  assert.ok(later.every((k) => k === later[0]) && later[0]! >= keptPerRollout[0]! - 1, `kept per rollout: ${keptPerRollout.join(', ')}`);
+  assert.ok(later[0]! >= 4, 'the budget and one sample past it');
+  assert.ok(p.rolloutActivationCounts().peakBytes <= 3.5 * sample + 1.2 * sample, `peak ${p.rolloutActivationCounts().peakBytes} vs budget ${3.5 * sample}`);
+});

@@ -415,7 +415,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     return timed(this.profiler, needsGrad ? 'update_forward' : 'rollout_forward', () => {
       const rows = this.headRows(input);
       // The rollout's forward of this sample, when kept and the weights are still the rollout's.
-      let acts = needsGrad && this.inMinibatch ? this.rolloutActs?.take(input) : undefined;
+      let acts = needsGrad && this.inMinibatch ? this.rolloutActs?.take(input, this.shared) : undefined;
       if (!acts) {
         const prefix = needsGrad && this.inMinibatch && this.caches ? this.sharedFor(input) : undefined;
         if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.S ?? 0));
@@ -583,6 +583,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.norm?.fold();
     this.inRollout = true;
     this.rolloutCache?.clear();
+    // A minibatch cut short (an error) may still hold the rollout's shared prefix, which open() recycles.
+    if (this.shared && this.rolloutActs?.owns(this.shared)) this.shared = undefined;
     this.rolloutActs?.open();
   }
 

@@ -10,8 +10,10 @@
  * here is released.
  *
  * Ownership and lifetimes:
- *  - each kept sample owns K + 1 buffer pools, taken from a free list that keeps the memory from one
- *    rollout to the next (so a run does not allocate it again every update);
+ *  - each kept sample owns K + 1 buffer pools of exact sizes, taken from a free list that keeps the
+ *    memory from one rollout to the next (so a run does not allocate it again every update); the
+ *    budget counts the pools a rollout keeps, so the memory owned is at most the budget plus one
+ *    sample, plus the growth of reused pools to the longest prompt they held;
  *  - the attention probabilities and the SwiGLU outputs, the largest activations ([H, rows, T] and
  *    [rows, F] per layer) and cheap to compute again, are not kept: K pools are LENT to every kept
  *    forward in turn, and `take` computes them again (bit-identical) just before the sample's backward;
@@ -86,7 +88,8 @@ export class RolloutActivations {
       this.spare = undefined;
       tokens += S;
     }
-    const pools = this.free.pop() ?? Array.from({ length: this.model.K + 1 }, () => new BufferPool());
+    // Exact sizes: the budget counts what the pools hold, and a reused pool grows only to the sample it holds.
+    const pools = this.free.pop() ?? Array.from({ length: this.model.K + 1 }, () => new BufferPool(1));
     const acts = this.model.trainableForward(boundary, ids.length, { outRows, pools, lent: this.lent, prefix: this.sharedPrefix });
     this.kept.set(key, acts);
     this.bytesHeld += pools.reduce((n, p) => n + p.bytes(), 0);
@@ -109,11 +112,14 @@ export class RolloutActivations {
   }
 
   /**
-   * The kept activations of `key`, ready for their backward (attention probabilities restored), or
-   * undefined. Each is taken once; its memory stays its own until the minibatch ends.
+   * The kept activations of `key`, ready for their backward (lent buffers restored), or undefined.
+   * `current` is the borrower's shared prefix now: kept activations run after the rollout's, so they
+   * are handed out only while it is the one whose backward is pending (otherwise their key/value
+   * gradients would go to a prefix already taken back). Each is taken once; its memory stays its own
+   * until the minibatch ends.
    */
-  take(key: SampleKey): TrainableActivations | undefined {
-    if (this.state !== 'in-use') return undefined;
+  take(key: SampleKey, current: SharedPrefix | undefined): TrainableActivations | undefined {
+    if (this.state !== 'in-use' || current === undefined || current !== this.sharedPrefix) return undefined;
     const acts = this.kept.get(key);
     if (!acts) return undefined;
     this.kept.delete(key);
