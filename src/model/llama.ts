@@ -129,6 +129,11 @@ export interface SharedPrefix {
   dV: Float32Array[];
 }
 
+/** Whether `prefix` is the first S tokens of `ids` (a prompt that may run after it). */
+export function isPrefixOf(prefix: SharedPrefix, ids: ArrayLike<number>, S: number): boolean {
+  return prefix.S === S && prefix.ids.every((id, i) => id === ids[i]);
+}
+
 export interface GenerateOptions extends SamplingOptions {
   /** Default 64. */
   maxNewTokens?: number;

@@ -28,7 +28,7 @@
 import { createHash } from 'node:crypto';
 import type { AccountState, Observation } from '../env/types.js';
 import type { Backend } from '../kernels/backend.js';
-import { LlamaModel, type SharedPrefix, type TrainableActivations } from '../model/llama.js';
+import { isPrefixOf, LlamaModel, type SharedPrefix, type TrainableActivations } from '../model/llama.js';
 import { PrefixCache } from '../model/prefix-cache.js';
 import { ValueHead, type PolicyHead, type PolicyOutput } from '../model/heads.js';
 import type { LoadedModel } from '../model/load.js';
@@ -248,8 +248,10 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     if (this.headInput !== 'last' && this.headInput !== 'mean') throw new Error(`head input must be 'last' or 'mean', got '${String(this.headInput)}'`);
     // The top-K entries of a prefix take K / (L - K) of the frozen entry's bytes: the same share of memory.
     const topBytes = Math.ceil(this.model.prefixCache.limitBytes * o.trainableLayers / Math.max(1, config.num_hidden_layers - o.trainableLayers));
-    if (this.caches) this.refCache = new PrefixCache(topBytes);
-    if (this.caches) this.rolloutCache = new PrefixCache(topBytes);
+    if (this.caches) {
+      this.refCache = new PrefixCache(topBytes);
+      this.rolloutCache = new PrefixCache(topBytes);
+    }
     const keepBytes = o.rolloutCacheBytes ?? DEFAULT_ROLLOUT_CACHE_MB * MIB;
     if (this.caches && keepBytes > 0) this.rolloutActs = new RolloutActivations(this.model, keepBytes);
     this.actionIds = actionTokenIds(tokenizer);
@@ -388,11 +390,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
         const rows = this.headRows(input);
         const { acts, tokens } = keep.forward(input, input.ids, input.prefixLens[0]!, input.boundary, rows);
         this.profiler?.count('rollout_tokens', tokens);
-        const h = this.pool(acts.hidden, rows);
-        this.norm?.observe(h);
-        const hn = this.normed(h);
-        const out = this.policyHead.forward(this.headKind === 'linear' ? hn : h);
-        return { logProbs: out.logProbs, value: this.valueHead.forward(hn), handle: null };
+        return this.rolloutHeads(this.pool(acts.hidden, rows));
       });
     }
     if (!needsGrad && this.inRollout && this.rolloutCache) {
@@ -405,10 +403,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
         const rows = this.headRows(input);
         const h = this.pool(this.model.topForward(input.ids, input.boundary, cache, input.prefixLens.slice(0, 1), rows), rows);
         this.profiler?.count('rollout_tokens', this.model.topTokens.computed - before);
-        this.norm?.observe(h);
-        const hn = this.normed(h);
-        const out = this.policyHead.forward(this.headKind === 'linear' ? hn : h);
-        return { logProbs: out.logProbs, value: this.valueHead.forward(hn), handle: null };
+        return this.rolloutHeads(h);
       });
     }
     if (!needsGrad) this.profiler?.count('rollout_tokens', input.ids.length);
@@ -433,12 +428,19 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     });
   }
 
+  /** The heads on a rollout step's pooled state h [C] (no backward follows); the head norm observes h. */
+  private rolloutHeads(h: Float32Array): PolicyStep {
+    this.norm?.observe(h);
+    const hn = this.normed(h);
+    const out = this.policyHead.forward(this.headKind === 'linear' ? hn : h);
+    return { logProbs: out.logProbs, value: this.valueHead.forward(hn), handle: null };
+  }
+
   /** The minibatch's shared prefix for this prompt: its system turn (created by the first sample that has it). */
   private sharedFor(input: LlmInput): SharedPrefix | undefined {
     const S = input.prefixLens[0];
     if (S === undefined) return undefined;
-    const same = (p: SharedPrefix) => p.S === S && p.ids.every((id, i) => id === input.ids[i]);
-    if (this.shared && !same(this.shared)) this.flushShared(); // another system turn: finish the first
+    if (this.shared && !isPrefixOf(this.shared, input.ids, S)) this.flushShared(); // another system turn: finish the first
     if (!this.shared) {
       this.shared = this.model.sharedPrefix(input.ids.subarray(0, S), input.boundary.subarray(0, S * this.C), this.spare);
       this.profiler?.count('update_tokens', S);

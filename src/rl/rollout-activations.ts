@@ -23,7 +23,7 @@
  *   collecting (beginRollout .. endRollout) -> ready -> in use (first minibatch) -> closed
  */
 import { BufferPool } from '../model/buffers.js';
-import type { LlamaModel, SharedPrefix, TrainableActivations } from '../model/llama.js';
+import { isPrefixOf, type LlamaModel, type SharedPrefix, type TrainableActivations } from '../model/llama.js';
 
 /** Memory for the rollout's kept activations when a policy is given none (the config's rollout_cache_mb default). */
 export const DEFAULT_ROLLOUT_CACHE_MB = 2048;
@@ -70,8 +70,7 @@ export class RolloutActivations {
    */
   wants(ids: Int32Array, S: number | undefined): boolean {
     if (this.state !== 'collecting' || S === undefined || this.bytesHeld >= this.limitBytes) return false;
-    const p = this.sharedPrefix;
-    return p === undefined || (p.S === S && p.ids.every((id, i) => id === ids[i]));
+    return this.sharedPrefix === undefined || isPrefixOf(this.sharedPrefix, ids, S);
   }
 
   /**
