@@ -5,7 +5,7 @@
  * attention's; the fused element-wise kernels are vectorised and single-threaded (see
  * native/kernels.cc for why).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,45 +40,10 @@ export function nativeAddonCandidates(): string[] {
  */
 export const OPENBLAS_THREAD_TIMEOUT = '4';
 
-/** The CPU features OpenBLAS's SkylakeX kernels use (AVX-512 F, CD, BW, DQ and VL). */
-export const AVX512_FLAGS = ['avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'] as const;
-
-/**
- * The OpenBLAS core to ask for on a CPU with these feature flags, or undefined to leave the choice to
- * OpenBLAS. A DYNAMIC_ARCH OpenBLAS such as Debian 12's 0.3.21 does not know AMD's Zen 4 and 5 and runs
- * its AVX2 (Haswell) kernels there although they have AVX-512: on this project's 2-core Zen machines its
- * sgemm reached 145-177 GFLOP/s with Haswell's kernels and 280-300 with SkylakeX's, and
- * `flag-trader bench-train` went from 1.79 to 2.78 steps/s. On Intel CPUs with AVX-512 OpenBLAS already
- * picks SkylakeX or a later core with the same sgemm kernels, so asking for it changes nothing there.
- */
-export function blasCoreFor(cpuFlags: ReadonlySet<string>): string | undefined {
-  return AVX512_FLAGS.every((f) => cpuFlags.has(f)) ? 'SkylakeX' : undefined;
-}
-
-/** The feature flags of the first CPU in a /proc/cpuinfo text (an empty set when it names none). */
-export function cpuinfoFlags(cpuinfo: string): Set<string> {
-  const line = /^flags\s*:(.*)$/m.exec(cpuinfo);
-  return new Set(line ? line[1]!.trim().split(/\s+/) : []);
-}
-
-/** The host's CPU flags from /proc/cpuinfo (an empty set where there is none, e.g. macOS). */
-function hostCpuFlags(): Set<string> {
-  try {
-    return cpuinfoFlags(readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    return new Set();
-  }
-}
-
 /** Loads the addon or throws an Error saying why (not built, or failed to load). */
 export function loadNativeAddon(): NativeAddon {
-  // OpenBLAS reads its settings when it is loaded with the addon, so these must come first; the
-  // user's own settings are kept (OPENBLAS_CORETYPE=Haswell gives the AVX2 kernels back).
+  // OpenBLAS reads its settings when it is loaded with the addon, so this must come first.
   process.env.OPENBLAS_THREAD_TIMEOUT ??= OPENBLAS_THREAD_TIMEOUT;
-  if (process.env.OPENBLAS_CORETYPE === undefined) {
-    const core = blasCoreFor(hostCpuFlags());
-    if (core !== undefined) process.env.OPENBLAS_CORETYPE = core;
-  }
   const candidates = nativeAddonCandidates();
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
