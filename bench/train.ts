@@ -18,7 +18,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { getBackend } from '../src/kernels/index.js';
+import { backendInfo, getBackend } from '../src/kernels/index.js';
 import { DEFAULT_TRAINABLE_LAYERS } from '../src/model/llama.js';
 import { PAPER_PPO, parseTrainConfig, runShape, type TrainConfig } from '../src/rl/config.js';
 import { loadRunSeries, trainWindow } from '../src/rl/data.js';
@@ -124,6 +124,8 @@ export interface VariantResult {
 export interface TrainBenchResult {
   model: string;
   backend: string;
+  /** The kernels: the BLAS build and OpenBLAS core (backendInfo), which set the sgemm rate. */
+  blas: string;
   threads: number;
   trainableLayers: number;
   data: string;
@@ -313,7 +315,7 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
   const pc = first.model.prefixCache.stats();
   const ra = first.rolloutActivationCounts();
   return {
-    model: cfg.model, backend: be.name, threads: be.getThreads(), trainableLayers: cfg.trainable_layers,
+    model: cfg.model, backend: be.name, blas: backendInfo(be), threads: be.getThreads(), trainableLayers: cfg.trainable_layers,
     data: cfg.data, trainWindow: { start: window.start, end: window.end, days: window.endIndex - window.startIndex + 1 },
     tokenizer: cfg.tokenizer ?? 'built-in bytes', tokenUnit: first.tokenizer.kind === 'bytes' ? 'bytes' : 'tokens',
     prompt: { style: cfg.prompt_style, maxTokens: cfg.prompt_max_tokens! },
@@ -334,6 +336,7 @@ export function formatTrainBench(r: TrainBenchResult): string {
   const unit = r.tokenUnit;
   const L: string[] = [];
   L.push(`PPO training benchmark: ${r.model}${r.model.startsWith('random:') ? ' (random weights)' : ''}, top ${r.trainableLayers} layers trainable, backend ${r.backend}, ${r.threads} threads`);
+  L.push(`kernels: ${r.blas}`);
   L.push(`data ${r.data}, training window ${r.trainWindow.start}..${r.trainWindow.end} (${r.trainWindow.days} days); tokenizer ${r.tokenizer}` +
     (unit === 'bytes' ? ' (T is in BYTES)' : ''));
   L.push(`prompt ${r.prompt.style}, budget ${r.prompt.maxTokens} ${unit}; PPO ${r.ppo.numSteps} steps x ${r.ppo.numEnvs} env per update, ` +

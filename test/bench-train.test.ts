@@ -3,7 +3,8 @@
 // run fewer top-K tokens than the plain computation, and bad options are errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runTrainBench, STEP_PHASES, type UpdateRecord } from '../bench/train.js';
+import { formatTrainBench, runTrainBench, STEP_PHASES, type UpdateRecord } from '../bench/train.js';
+import { backendInfo, getBackend } from '../src/kernels/index.js';
 
 test('bench-train on random:tiny with --compare: phases add up to the wall time, tokens are accounted for, speedups save top-K work', { timeout: 120_000 }, async () => {
   const r = await runTrainBench({ model: 'random:tiny', trainableLayers: 2, updates: 2, compare: true, threads: 1 });
@@ -44,6 +45,9 @@ test('bench-train on random:tiny with --compare: phases add up to the wall time,
   assert.ok(plain!.median.gflopPerStep.reference > 1.25 * g.reference, `the reference cache saves products: ${plain!.median.gflopPerStep.reference} vs ${g.reference}`);
   assert.ok(r.sgemm.gflops > 0 && r.sgemm.gflops === (r.sgemm.before + r.sgemm.after) / 2);
   assert.equal(r.stepsPerSecPer100Gflops, fast!.median.stepsPerSec / (r.sgemm.gflops / 100));
+  const noThreads = (s: string) => s.replace(/ \(threads \d+\)/, '');
+  assert.equal(noThreads(r.blas), noThreads(backendInfo(getBackend())), 'the kernels that set the sgemm rate are named');
+  assert.ok(formatTrainBench(r).includes(`kernels: ${r.blas}`));
   // Each update's first minibatch (32 of its 40 samples) took what its rollout kept (every rollout
   // forward: 40 steps, the final bootstrap value, one more per episode cut by the time limit), and the
   // budget was not reached on this tiny model.

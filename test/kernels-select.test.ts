@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getBackend, measureSgemmGflops, nativeUnavailableReason } from '../src/kernels/index.js';
+import { backendInfo, getBackend, measureSgemmGflops, nativeUnavailableReason } from '../src/kernels/index.js';
 
 const nativeSkip = nativeUnavailableReason() ?? false;
 const indexUrl = new URL('../src/kernels/index.js', import.meta.url).href;
@@ -108,4 +108,18 @@ test('build-native exits 0 quickly when the addon is up to date', { skip: native
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /up to date/);
   assert.ok(Date.now() - t0 < 5000);
+});
+
+test('backendInfo names the BLAS build and core, and a core the environment pins', { skip: nativeSkip }, () => {
+  const native = getBackend('native');
+  const info = backendInfo(native);
+  assert.match(info, /^OpenBLAS \d+\.\d+\.\d+ .*\(threads \d+\)/, info);
+  const pin = process.env.OPENBLAS_CORETYPE;
+  if (pin === undefined) assert.doesNotMatch(info, /OPENBLAS_CORETYPE/, info);
+  else {
+    assert.ok(info.endsWith(`; OPENBLAS_CORETYPE=${pin} from the environment`), info);
+    // A DYNAMIC_ARCH build runs the pinned core and names it in its config string.
+    if (info.includes('DYNAMIC_ARCH')) assert.ok(info.toLowerCase().includes(pin.toLowerCase()), info);
+  }
+  assert.equal(backendInfo(getBackend('typescript')), 'typescript kernels');
 });

@@ -113,3 +113,15 @@ export function measureSgemmGflops(backend: Backend, n = 512): number {
   const median = times[Math.floor(times.length / 2)];
   return (2 * n * n * n) / median / 1e9;
 }
+
+/**
+ * What a backend computes with, for benchmark reports: the native addon's BLAS build and the OpenBLAS
+ * core it runs (its config string names it), and OPENBLAS_CORETYPE when the environment pins one. The
+ * core decides the sgemm rate: on this project's Zen 4 machines OpenBLAS 0.3.21 picks its AVX-512
+ * kernels (Cooperlake) by itself, while the workplace pins Haswell's AVX2 ones (docs/benchmarks.md).
+ */
+export function backendInfo(backend: Backend): string {
+  if (!(backend instanceof NativeBackend)) return `${backend.name} kernels`;
+  const pin = process.env.OPENBLAS_CORETYPE;
+  return backend.info() + (pin === undefined ? '' : `; OPENBLAS_CORETYPE=${pin} from the environment`);
+}
