@@ -15,9 +15,10 @@
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import type { Backend } from '../src/kernels/backend.js';
-import { getBackend, measureSgemmGflops, type BackendChoice } from '../src/kernels/index.js';
+import { backendInfo, getBackend, measureSgemmGflops, type BackendChoice } from '../src/kernels/index.js';
 import type { LlamaConfig } from '../src/model/config.js';
 import { DEFAULT_TRAINABLE_LAYERS, LlamaModel, type TrainableActivations } from '../src/model/llama.js';
+import { TokenSegments } from '../src/model/segments.js';
 import { loadModel } from '../src/model/load.js';
 import { Rng } from '../src/util/rng.js';
 import { backendChoice, intList, positiveInt, STDIO, type CommandIo } from '../src/util/options.js';
@@ -69,6 +70,8 @@ export interface LengthResult {
 export interface ModelBenchResult {
   model: string;
   backend: string;
+  /** The kernels: the BLAS build and OpenBLAS core (backendInfo), which set the sgemm rate. */
+  blas: string;
   threads: number;
   trainableLayers: number;
   sgemmGflops: number;
@@ -223,25 +226,27 @@ export async function runModelBench(o: ModelBenchOptions = {}): Promise<ModelBen
     const fullT = timing(fullTimes, fullForwardFlops(cfg, T) / 1e9, ceiling);
     log(`T=${T} full forward: median ${fullT.medianS.toFixed(3)} s (${fullT.gflops.toFixed(1)} GFLOP/s)`);
 
-    const boundary = model.frozenForward(ids);
+    // The frozen layers' output (the boundary), through the model's prefix cache.
+    const frozen = (tokens: number[] | TokenSegments): Float32Array => model.forward(tokens, { to: model.frozenLayers, cache: model.prefixCache, outRows: 'all' });
+    const boundary = frozen(ids);
     const dH = new Float32Array(cfg.hidden_size).fill(1e-3);
     let acts: TrainableActivations | undefined;
     const fb = (m: LlamaModel) => (): void => {
-      acts = m.trainableForward(boundary, T, acts ? { reuse: acts } : {});
-      m.trainableBackward(acts, dH);
+      acts = m.trainForward(ids, boundary, acts ? { reuse: acts } : {});
+      m.backward(acts, dH);
     };
     const fbT = timing(timeIt(fb(model), repeats), trainableFlops(cfg, T, K) / 1e9, ceiling);
     log(`T=${T} top-${K} fwd+bwd: median ${fbT.medianS.toFixed(3)} s (${fbT.gflops.toFixed(1)} GFLOP/s)`);
 
     // Rollout step: the instruction prefix is cached; the rest of the prompt runs the frozen layers.
     const P = Math.max(1, Math.floor(T * prefixFraction));
-    model.frozenForward(ids, { prefixLen: P });
+    frozen(TokenSegments.of(ids, [P]));
     let tail = 0;
     const step = (): void => {
       const q = ids.slice();
       q[T - 1 - (tail++ % (T - P))] = rng.int(cfg.vocab_size); // a new day: the suffix changes
-      const b = model.frozenForward(q);
-      acts = model.trainableForward(b, T, acts ? { reuse: acts } : {});
+      const b = frozen(q);
+      acts = model.trainForward(q, b, acts ? { reuse: acts } : {});
     };
     const stepFlops = frozenSuffixFlops(cfg, model.frozenLayers, T, P) + trainableFlops(cfg, T, K) / 3;
     const stepT = { ...timing(timeIt(step, repeats), stepFlops / 1e9, ceiling), prefixTokens: P };
@@ -252,7 +257,7 @@ export async function runModelBench(o: ModelBenchOptions = {}): Promise<ModelBen
     results.push({ T, sgemmShapeGflops: ceiling, fullForward: fullT, trainableFwdBwd: fbT, rolloutStep: stepT, breakdown: { fullForward: bFull, trainableFwdBwd: bFb } });
   }
   return {
-    model: spec, backend: be.name, threads: be.getThreads(), trainableLayers: K, sgemmGflops: sgemm,
+    model: spec, backend: be.name, blas: backendInfo(be), threads: be.getThreads(), trainableLayers: K, sgemmGflops: sgemm,
     lengths: results, peakRssMB: process.resourceUsage().maxRSS / 1024,
   };
 }
@@ -270,6 +275,7 @@ function grouped(b: Array<[string, number]>): Array<[string, number]> {
 export function formatModelBench(r: ModelBenchResult): string {
   const lines: string[] = [];
   lines.push(`model ${r.model}, backend ${r.backend}, ${r.threads} threads, top-${r.trainableLayers} trainable`);
+  lines.push(`kernels: ${r.blas}`);
   lines.push(`sgemm (512^3, measureSgemmGflops): ${r.sgemmGflops.toFixed(1)} GFLOP/s`);
   for (const l of r.lengths) lines.push(`sgemm at the model's MLP shape, T=${l.T} (best run): ${l.sgemmShapeGflops.toFixed(1)} GFLOP/s  <- "of sgemm" below`);
   lines.push('');

@@ -19,6 +19,7 @@ import { Rng } from '../src/util/rng.js';
 import { maxRelErr, randomIds, testConfig, testWeights } from './model-ref.js';
 import { tsBackend } from './model-backends.js';
 import { tmpDir } from './model-load-fixtures.js';
+import { backwardInput, boundaryOf } from './model-passes.js';
 
 /** The float32 weights a bf16 store of `w` holds: every matrix of layers below `float32Layers` from the top, and the embedding / LM head, rounded. */
 function rounded(c: LlamaConfig, w: LlamaWeights, float32Layers: number): LlamaWeights {
@@ -74,10 +75,10 @@ for (const [label, over, tied] of [['llama, untied', {}, false], ['qwen3-like, t
     assert.ok(err > 0 && err < 3e-2, `bf16 vs float32 relative error ${err} (bf16 has 8 significant bits)`);
     // Training the top layer above bf16 frozen layers: boundary, activations and gradients identical.
     const grads = (m: LlamaModel) => {
-      const b = m.frozenForward(ids);
+      const b = boundaryOf(m, ids);
       m.zeroGrads();
-      const acts = m.trainableForward(b, ids.length, { outRows: 2 });
-      const dB = m.trainableBackward(acts, Float32Array.from({ length: 2 * cfg.hidden_size }, (_, i) => Math.sin(i))).slice();
+      const acts = m.trainForward(ids, b, { outRows: 2 });
+      const dB = backwardInput(m, acts, Float32Array.from({ length: 2 * cfg.hidden_size }, (_, i) => Math.sin(i)));
       return [Array.from(b), Array.from(dB), ...m.params().map((p) => Array.from(p.grad))];
     };
     assert.deepEqual(grads(store), grads(round));

@@ -78,8 +78,9 @@ test('benchmark FLOP counts follow the layer shapes', () => {
 
 test('bench runs end to end on a tiny model and reports consistent figures', async () => {
   const { out } = await run('bench', '--model', 'random:tiny', '--lengths', '12', '--repeats', '1', '--trainable-layers', '2', '--backend', 'typescript', '--threads', '1', '--json');
-  const r = JSON.parse(out) as { backend: string; threads: number; sgemmGflops: number; lengths: Array<{ T: number; sgemmShapeGflops: number; fullForward: { medianS: number; gflop: number; gflops: number; fractionOfSgemm: number }; trainableFwdBwd: { medianS: number }; rolloutStep: { prefixTokens: number }; breakdown: { fullForward: Array<[string, number]> } }>; peakRssMB: number };
+  const r = JSON.parse(out) as { backend: string; blas: string; threads: number; sgemmGflops: number; lengths: Array<{ T: number; sgemmShapeGflops: number; fullForward: { medianS: number; gflop: number; gflops: number; fractionOfSgemm: number }; trainableFwdBwd: { medianS: number }; rolloutStep: { prefixTokens: number }; breakdown: { fullForward: Array<[string, number]> } }>; peakRssMB: number };
   assert.equal(r.backend, 'typescript');
+  assert.equal(r.blas, 'typescript kernels');
   assert.equal(r.threads, 1);
   const l = r.lengths[0]!;
   assert.equal(l.T, 12);

@@ -22,6 +22,8 @@ import { maxRelErr, randomIds, refHidden, refLayers, refLogitsRow, refInvFreq, t
 import { nativeBackend, needsNative, tsBackend } from './model-backends.js';
 import { checkTensor } from './finite-diff.js';
 import { tmpDir, writeMicroTokenizer } from './model-load-fixtures.js';
+import { backwardInput, boundaryOf } from './model-passes.js';
+import { TokenSegments } from '../src/model/segments.js';
 
 // ---------------------------------------------------------------------------------------------
 // config.json files as each family's transformers version writes them (small shapes; vocabulary
@@ -413,11 +415,12 @@ function gradCheck(be: Backend, label: string, make: () => LlamaConfig, tol: num
   const K = 2, T = 6, n = 2, C = cfg.hidden_size, L = cfg.num_hidden_layers;
   const model = new LlamaModel(cfg, testWeights(cfg, 41), be, { trainableLayers: K });
   const rng = new Rng(8);
-  const boundary = model.frozenForward(randomIds(rng, T, cfg.vocab_size));
+  const ids = randomIds(rng, T, cfg.vocab_size);
+  const boundary = boundaryOf(model, ids);
   const R = Float64Array.from({ length: n * C }, () => rng.normal());
-  const acts = model.trainableForward(boundary, T, { outRows: n });
+  const acts = model.trainForward(ids, boundary, { outRows: n });
   model.zeroGrads();
-  const dB = model.trainableBackward(acts, Float32Array.from(R)).slice();
+  const dB = backwardInput(model, acts, Float32Array.from(R));
   const ref = toRef(model.weights);
   const bRows: Rows = Array.from({ length: T }, (_, t) => Float64Array.from(boundary.subarray(t * C, (t + 1) * C)));
   // loss = sum(R * final-normed hidden of the last n rows), in float64
@@ -459,7 +462,7 @@ for (const [label, make] of GRAD_CONFIGS) {
 // KV cache, prefix cache and shared prefixes
 
 for (const name of ['qwen3', 'qwen2']) {
-  test(`${name}: KV-cached decoding, the frozen-prefix cache, topForward and shared prefixes equal the full computation`, () => {
+  test(`${name}: KV-cached decoding, the frozen-prefix cache, the top layers with a prefix cache and shared prefixes equal the full computation`, () => {
     const cfg = parseLlamaConfig(HF_CONFIGS[name]!(true), name);
     const w = testWeights(cfg, 12);
     const C = cfg.hidden_size;
@@ -478,30 +481,31 @@ for (const name of ['qwen3', 'qwen2']) {
 
     // Frozen layers with a cached prefix + the trainable layers: the full forward's last rows.
     const other = [...ids.slice(0, 6), ...randomIds(new Rng(7), 5, cfg.vocab_size)];
-    model.frozenForward(other, { prefixLen: 6 });
-    const boundary = model.frozenForward(ids, { prefixLen: 6 });
+    boundaryOf(model, other, [6]);
+    const boundary = boundaryOf(model, ids, [6]);
     assert.equal(model.frozenTokens.reused, 6, 'the second prompt reused the cached prefix');
-    const acts = model.trainableForward(boundary, ids.length, { outRows: 3 });
+    const acts = model.trainForward(ids, boundary, { outRows: 3 });
     assert.ok(maxRelErr(acts.hidden, full.subarray(11 * C)) < 1e-5);
 
     // The trainable layers' inference with their own prefix cache.
     const top = new PrefixCache(1 << 24);
-    model.topForward(other, model.frozenForward(other), top, [6]);
-    const h = model.topForward(ids, boundary, top, [6], 2);
+    const F = model.frozenLayers;
+    model.forward(TokenSegments.of(other, [6]), { from: F, input: boundaryOf(model, other), cache: top });
+    const h = model.forward(TokenSegments.of(ids, [6]), { from: F, input: boundary, cache: top, outRows: 2 });
     assert.equal(top.stats().hits, 1);
     assert.ok(maxRelErr(h, full.subarray(12 * C)) < 1e-5);
 
     // A shared prefix: same parameter gradients as whole prompts (q/k norm and bias gradients included).
     const prompts = [ids, other];
     const dH = prompts.map((_, i) => Float32Array.from({ length: C }, (_, c) => Math.sin(1 + i + c)));
-    const bounds = prompts.map((p) => model.frozenForward(p));
+    const bounds = prompts.map((p) => boundaryOf(model, p));
     model.zeroGrads();
-    prompts.forEach((p, i) => model.trainableBackward(model.trainableForward(bounds[i]!, p.length), dH[i]!));
+    prompts.forEach((p, i) => model.backward(model.trainForward(p, bounds[i]!), dH[i]!));
     const plain = new Map(model.params().map((p) => [p.name, p.grad.slice()]));
     model.zeroGrads();
-    const prefix = model.sharedPrefix(ids.slice(0, 6), bounds[0]!.subarray(0, 6 * C));
-    prompts.forEach((p, i) => model.trainableBackward(model.trainableForward(bounds[i]!, p.length, { prefix }), dH[i]!));
-    model.prefixBackward(prefix);
+    const prefix = model.trainForward(ids.slice(0, 6), bounds[0]!.subarray(0, 6 * C), { shared: true });
+    prompts.forEach((p, i) => model.backward(model.trainForward(p, bounds[i]!, { prefix }), dH[i]!));
+    model.backward(prefix, null);
     for (const p of model.params()) {
       const g = plain.get(p.name)!;
       assert.ok(g.some((x) => x !== 0), `${p.name} has a gradient`);

@@ -12,6 +12,7 @@ import type { LlamaConfig } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';
 import { randomIds, refLayers, testConfig, testWeights, toRef, type RefWeights, type Rows } from './model-ref.js';
 import { nativeBackend, needsNative, tsBackend } from './model-backends.js';
+import { backwardInput, boundaryOf } from './model-passes.js';
 import { checkTensor } from './finite-diff.js';
 
 const ACTION_IDS = [17, 4, 60];
@@ -70,7 +71,7 @@ const K = 2;
 
 interface Setup {
   cfg: LlamaConfig; model: LlamaModel; policy: PolicyHead; value: ValueHead;
-  boundary: Float32Array; T: number; coef: number[]; cv: number; legal: boolean[];
+  ids: number[]; boundary: Float32Array; T: number; coef: number[]; cv: number; legal: boolean[];
 }
 
 function setup(be: Backend, tied: boolean, kind: PolicyHeadKind, legal: boolean[], T = 7): Setup {
@@ -84,8 +85,8 @@ function setup(be: Backend, tied: boolean, kind: PolicyHeadKind, legal: boolean[
   value.bias[0] = 0.3;
   if (kind === 'linear') for (let i = 0; i < 3; i++) policy.bias[i] = 0.2 * rng.normal();
   const ids = randomIds(rng, T, cfg.vocab_size);
-  const boundary = model.frozenForward(ids);
-  return { cfg, model, policy, value, boundary, T, coef: [0.7, -1.3, 0.4], cv: 0.9, legal };
+  const boundary = boundaryOf(model, ids);
+  return { cfg, model, policy, value, ids, boundary, T, coef: [0.7, -1.3, 0.4], cv: 0.9, legal };
 }
 
 /** Analytic gradients: the parameter list and the boundary gradient. */
@@ -93,14 +94,14 @@ function analytic(s: Setup): { params: NamedParam[]; dBoundary: Float32Array } {
   const { model, policy, value, cfg } = s;
   model.zeroGrads();
   for (const p of [...policy.params(), ...value.params()]) p.grad.fill(0);
-  const acts = model.trainableForward(s.boundary, s.T);
+  const acts = model.trainForward(s.ids, s.boundary);
   const h = acts.hidden;
   const out = policy.forward(h, s.legal);
   value.forward(h);
   const dh = new Float32Array(cfg.hidden_size);
   policy.backward(h, out, s.coef.map((c, a) => (s.legal[a] ? c : 0)), dh);
   value.backward(h, s.cv, dh);
-  const dB = model.trainableBackward(acts, dh).slice();
+  const dB = backwardInput(model, acts, dh);
   return { params: [...model.params(), ...policy.params(), ...value.params()], dBoundary: dB };
 }
 
@@ -151,11 +152,12 @@ test('several output rows: gradients of sum(R * hidden) match finite differences
   const model = new LlamaModel(cfg, testWeights(cfg, 40), tsBackend, { trainableLayers: 2 });
   const rng = new Rng(8);
   const T = 6, n = 3, C = cfg.hidden_size;
-  const boundary = model.frozenForward(randomIds(rng, T, cfg.vocab_size));
+  const ids = randomIds(rng, T, cfg.vocab_size);
+  const boundary = boundaryOf(model, ids);
   const R = Float64Array.from({ length: n * C }, () => rng.normal());
-  const acts = model.trainableForward(boundary, T, { outRows: n });
+  const acts = model.trainForward(ids, boundary, { outRows: n });
   model.zeroGrads();
-  const dB = model.trainableBackward(acts, Float32Array.from(R)).slice();
+  const dB = backwardInput(model, acts, Float32Array.from(R));
   const ref = toRef(model.weights);
   const bRows = boundaryRows(boundary, T, C);
   const f = (): number => {
@@ -186,19 +188,19 @@ test('backward accumulates into the gradients', () => {
   const s = setup(tsBackend, true, 'linear', ALL);
   const once = analytic(s).params.map((p) => p.grad.slice());
   // a second backward without zeroing doubles every gradient
-  const acts = s.model.trainableForward(s.boundary, s.T);
+  const acts = s.model.trainForward(s.ids, s.boundary);
   const out = s.policy.forward(acts.hidden, s.legal);
   const dh = new Float32Array(s.cfg.hidden_size);
   s.policy.backward(acts.hidden, out, s.coef, dh);
   s.value.backward(acts.hidden, s.cv, dh);
-  s.model.trainableBackward(acts, dh);
+  s.model.backward(acts, dh);
   const twice = [...s.model.params(), ...s.policy.params(), ...s.value.params()];
   twice.forEach((p, i) => {
     for (let j = 0; j < p.grad.length; j += 37) assert.ok(Math.abs(p.grad[j]! - 2 * once[i]![j]!) <= 1e-6 * Math.max(1, Math.abs(once[i]![j]!)), p.name);
   });
-  assert.throws(() => s.model.trainableBackward(acts, new Float32Array(5)), /dHidden has 5 values, expected n\*C = 1\*48/);
-  assert.throws(() => s.model.trainableForward(s.boundary, 6), /boundary has 336 values, expected T\*C = 6\*48 = 288/);
-  assert.throws(() => s.model.trainableForward(s.boundary, 7, { outRows: 8 }), /outRows must be an integer in 1\.\.7/);
+  assert.throws(() => s.model.backward(acts, new Float32Array(5)), /dHidden has 5 values, expected n\*C = 1\*48/);
+  assert.throws(() => s.model.trainForward(s.ids.slice(0, 6), s.boundary), /boundary has 336 values, expected T\*C = 6\*48 = 288/);
+  assert.throws(() => s.model.trainForward(s.ids, s.boundary, { outRows: 8 }), /outRows must be an integer in 1\.\.7/);
 });
 
 test('native and TypeScript gradients agree on a longer sequence', { skip: needsNative }, () => {
@@ -207,11 +209,11 @@ test('native and TypeScript gradients agree on a longer sequence', { skip: needs
   const ids = randomIds(new Rng(3), 60, cfg.vocab_size);
   const grads = [tsBackend, nativeBackend!].map((be) => {
     const m = new LlamaModel(cfg, w, be, { trainableLayers: 2 });
-    const b = m.frozenForward(ids);
-    const acts = m.trainableForward(b, ids.length, { outRows: 2 });
+    const b = boundaryOf(m, ids);
+    const acts = m.trainForward(ids, b, { outRows: 2 });
     const dH = Float32Array.from({ length: 2 * cfg.hidden_size }, (_, i) => Math.sin(i));
     m.zeroGrads();
-    const dB = m.trainableBackward(acts, dH).slice();
+    const dB = backwardInput(m, acts, dH);
     return { params: m.params().map((p) => p.grad.slice()), dB };
   });
   const rel = (a: Float32Array, b: Float32Array): number => {

@@ -23,6 +23,7 @@ import { Rng } from '../src/util/rng.js';
 import { maxRelErr, randomIds, refFinalNorm, refLayers, testConfig, testWeights, toRef, type RefWeights, type Rows } from './model-ref.js';
 import { nativeBackend, needsNative, tsBackend } from './model-backends.js';
 import { checkTensor } from './finite-diff.js';
+import { backwardInput, boundaryOf } from './model-passes.js';
 
 const QWEN3ISH: Partial<LlamaConfig> = { model_type: 'qwen3', qk_norm: true, qkv_bias: true, o_bias: true };
 
@@ -85,8 +86,8 @@ for (const [label, over] of [['llama, untied', {}], ['qwen3-like: q/k norm, q/k/
     const err = maxRelErr(hidden, expected.flatMap((r) => Array.from(r)));
     assert.ok(err < 1e-4, `relative error ${err}`);
     // The same through the training path (frozen part + trainable layers) and the inference-with-cache path.
-    const boundary = model.frozenForward(ids);
-    const acts = model.trainableForward(boundary, ids.length, { outRows: 2 });
+    const boundary = boundaryOf(model, ids);
+    const acts = model.trainForward(ids, boundary, { outRows: 2 });
     assert.ok(maxRelErr(acts.hidden, hidden.subarray((ids.length - 2) * C)) < 1e-5);
     const fresh = initLora(cfg, spec, new Rng(1));
     const plain = new LlamaModel(cfg, weights, tsBackend, { trainableLayers: 2 });
@@ -122,11 +123,12 @@ function gradCheck(be: Backend, over: Partial<LlamaConfig>, tied: boolean, tol: 
   const model = new LlamaModel(cfg, weights, be, { trainableLayers: 2, lora: a });
   const rng = new Rng(8);
   const T = 6, n = 3, C = cfg.hidden_size;
-  const boundary = model.frozenForward(randomIds(rng, T, cfg.vocab_size));
+  const ids = randomIds(rng, T, cfg.vocab_size);
+  const boundary = boundaryOf(model, ids);
   const R = Float64Array.from({ length: n * C }, () => rng.normal());
   model.zeroGrads();
-  const acts = model.trainableForward(boundary, T, { outRows: n });
-  const dB = model.trainableBackward(acts, Float32Array.from(R)).slice();
+  const acts = model.trainForward(ids, boundary, { outRows: n });
+  const dB = backwardInput(model, acts, Float32Array.from(R));
   assert.equal(model.grads().layers, null, 'no gradients of the frozen base weights');
   assert.equal(model.grads().norm, null);
   const base = toRef(weights);
@@ -176,19 +178,19 @@ test('LoRA with a shared prompt prefix: forward and gradients equal the plain co
   const spec: LoraSpec = { r: 2, alpha: 4, targets: ['q', 'v', 'o', 'up'], layers: [2] };
   const model = new LlamaModel(cfg, testWeights(cfg, 30), tsBackend, { trainableLayers: 2, lora: randomAdapter(cfg, spec, 2) });
   const ids = randomIds(new Rng(4), 10, cfg.vocab_size), S = 4, C = cfg.hidden_size;
-  const boundary = model.frozenForward(ids);
+  const boundary = boundaryOf(model, ids);
   const dH = Float32Array.from({ length: C }, (_, i) => Math.cos(i));
   model.zeroGrads();
-  const plain = model.trainableForward(boundary, ids.length);
+  const plain = model.trainForward(ids, boundary);
   const hPlain = plain.hidden.slice();
-  model.trainableBackward(plain, dH);
+  model.backward(plain, dH);
   const gPlain = model.params().map((p) => p.grad.slice());
   model.zeroGrads();
-  const prefix = model.sharedPrefix(ids.slice(0, S), boundary.subarray(0, S * C));
-  const acts = model.trainableForward(boundary, ids.length, { prefix });
+  const prefix = model.trainForward(ids.slice(0, S), boundary.subarray(0, S * C), { shared: true });
+  const acts = model.trainForward(ids, boundary, { prefix });
   assert.ok(maxRelErr(acts.hidden, hPlain) < 1e-5);
-  model.trainableBackward(acts, dH);
-  model.prefixBackward(prefix);
+  model.backward(acts, dH);
+  model.backward(prefix, null);
   model.params().forEach((p, i) => assert.ok(maxRelErr(p.grad, gPlain[i]!) < 1e-4, `${p.name}: ${maxRelErr(p.grad, gPlain[i]!)}`));
   // The reference snapshot copies the adapters and shares the base weights.
   const snap = model.snapshot();

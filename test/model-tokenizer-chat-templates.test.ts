@@ -12,6 +12,7 @@ import { toHfConfigJson } from '../src/model/parse-config.js';
 import { TINY } from '../src/model/configs.js';
 import { getBackend } from '../src/kernels/index.js';
 import { LlmPolicy } from '../src/rl/llm-policy.js';
+import { segmentEnds } from '../src/rl/prompt-segments.js';
 import { ACTION_ANSWER_PREFIX, toChatMessages } from '../src/prompt/chat.js';
 import { renderPrompt } from '../src/prompt/render.js';
 import { syntheticMarket } from '../src/data/synthetic.js';
@@ -237,7 +238,7 @@ test('LLM policy with a Llama 3.2 template: the prompt is the template\'s, and t
   const x2 = p.encode(o2);
   assert.equal(p.cacheStats().frozenReused, p.lastPrefixLen, 'the second prompt reused exactly the system turn');
   assert.equal(p.cacheStats().prefixProblem, null);
-  assert.ok(x2.prefixLens.length >= 1);
+  assert.ok(segmentEnds(x2.segments).length >= 1);
 });
 
 test('LLM policy with a template that places the system text after the conversation: no prefix cached, the reason recorded', async () => {
@@ -257,7 +258,7 @@ test('LLM policy with a template that places the system text after the conversat
     assert.match(p.prefixProblem ?? '', /not the start of the full prompt/);
     const x1 = p.encode(o1);
     p.encode(o2);
-    assert.deepEqual(x1.prefixLens, []);
+    assert.deepEqual(segmentEnds(x1.segments), []);
     assert.equal(p.cacheStats().frozenReused, 0, 'nothing came from a cache');
     await new Promise((r) => setImmediate(r));
     assert.equal(warnings.length, 1, 'warned once');

@@ -10,6 +10,7 @@ import { getBackend } from '../src/kernels/index.js';
 import { TINY } from '../src/model/configs.js';
 import { loadModel } from '../src/model/load.js';
 import { LlmPolicy } from '../src/rl/llm-policy.js';
+import { segmentEnds } from '../src/rl/prompt-segments.js';
 
 /** LlmPolicyOptions.caches: on (the default) and off (the plain computation). */
 const ALL_SPEEDUPS = true, NO_SPEEDUPS = false;
@@ -70,13 +71,13 @@ test('speedups on: the same prompts, boundaries, rollout and reference outputs a
   for (const o of obs) {
     const x = fast.encode(o), y = plain.encode(o);
     assert.deepEqual(Array.from(x.ids), Array.from(y.ids));
-    assert.deepEqual(x.prefixLens, y.prefixLens, 'the byte tokenizer never merges across a mark: trimming changes nothing');
+    assert.deepEqual(segmentEnds(x.segments), segmentEnds(y.segments), 'the byte tokenizer never merges across a mark: trimming changes nothing');
     assert.equal(maxAbsDiff(x.boundary, y.boundary), 0, 'frozen part untouched');
     const a = fast.forward(x, false), b = plain.forward(y, false);
     assert.ok(maxAbsDiff(a.logProbs, b.logProbs) < 1e-5 && Math.abs(a.value - b.value) < 1e-6, `rollout forward on ${o.date}`);
     assert.ok(maxAbsDiff(fast.referenceLogProbs(x), plain.referenceLogProbs(y)) < 1e-5, `reference on ${o.date}`);
     T += x.ids.length;
-    marks.push(x.prefixLens);
+    marks.push(segmentEnds(x.segments));
   }
   fast.endRollout();
   const c = prof.snapshot().counters;
@@ -112,7 +113,7 @@ test('the rollout cache holds only between beginRollout and endRollout: changed 
   assert.ok(maxAbsDiff(p.referenceLogProbs(x2), ref.referenceLogProbs(ref.encode(o2!))) < 1e-5);
 });
 
-test('sharedPrefix: inside beginMinibatch..endMinibatch the gradients equal the plain per-sample ones once the bracket ends', async () => {
+test('the shared prefix: inside beginMinibatch..endMinibatch the gradients equal the plain per-sample ones once the bracket ends', async () => {
   const fast = await policy(ALL_SPEEDUPS), plain = await policy(NO_SPEEDUPS);
   const obs = observations();
   // Move the trainable weights off the initial point (equally in both), so that every path matters.
@@ -145,16 +146,16 @@ test('trimMarks: with SmolLM2\'s BPE tokenizer the market mark is used (cached a
   const obs = observations();
   const x = on.encode(obs[1]!), y = off.encode(obs[1]!);
   assert.deepEqual(Array.from(x.ids), Array.from(y.ids));
-  assert.equal(y.prefixLens.length, 1, 'without trimming only the system turn is a usable mark');
-  assert.equal(x.prefixLens.length, 2);
+  assert.equal(segmentEnds(y.segments).length, 1, 'without trimming only the system turn is a usable mark');
+  assert.equal(segmentEnds(x.segments).length, 2);
   const { text } = on.promptText(obs[1]!);
   const marketEnd = text.indexOf('\n\nPosition:');
   assert.ok(marketEnd > 0);
-  assert.equal(x.prefixLens[1], on.tokenizer.encode(text.slice(0, marketEnd)).length, 'the mark sits at the end of the market section');
+  assert.equal(segmentEnds(x.segments)[1], on.tokenizer.encode(text.slice(0, marketEnd)).length, 'the mark sits at the end of the market section');
   // The same day in a later episode: everything up to the account comes from the frozen cache.
   const reused0 = on.cacheStats().frozenReused;
   on.encode(obs[4]!);
-  assert.equal(on.cacheStats().frozenReused - reused0, x.prefixLens[1]);
+  assert.equal(on.cacheStats().frozenReused - reused0, segmentEnds(x.segments)[1]);
 }));
 
 test('stableMarket: under a token budget a day\'s market section does not depend on the account, the budget still holds, and a too-long account falls back to the exact rule', { skip: SMOL }, withSmolTokenizer(async (spec, tok) => {
@@ -209,7 +210,7 @@ test('head_input mean: the heads read the mean final hidden state of the rows af
   fast.beginRollout();
   for (const o of obs) {
     const x = fast.encode(o), y = plain.encode(o);
-    const S = x.prefixLens[0]!;
+    const S = segmentEnds(x.segments)[0]!;
     const rows = x.ids.length - S;
     const hidden = whole.forward(x.ids, { outRows: rows });
     const C = model.config.hidden_size;

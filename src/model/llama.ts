@@ -3,9 +3,16 @@
  * variants of it that src/model/families.ts lists) for inference and for training its top layers.
  *
  * Layers 0 .. L-K-1 are FROZEN: they keep the pretrained weights, and their output for a prompt
- * prefix can be cached and reused (frozenForward + PrefixCache). Layers L-K .. L-1 and the final
- * norm `model.norm.weight` are TRAINABLE: trainableForward runs them from the frozen boundary and
- * keeps what trainableBackward needs. The embedding / LM head is frozen: with tied embeddings it
+ * prefix can be cached and reused (forward over them with a PrefixCache). Layers L-K .. L-1 and the
+ * final norm `model.norm.weight` are TRAINABLE. Three entry points compute:
+ *
+ *   forward(tokens, { from, to, input, cache, outRows })  inference over layers from..to-1, keeping
+ *       nothing: with a KVCache (decoding) or a PrefixCache (prompt segments that recur: TokenSegments)
+ *   trainForward(ids, boundary, opts)   the trainable layers from the frozen boundary, keeping their
+ *       activations (a prefix that samples share, with `shared`)
+ *   backward(acts, dHidden | null, opts)  the backward of any trainForward (a shared prefix's: null)
+ *
+ * The embedding / LM head is frozen: with tied embeddings it
  * is the input embedding of the frozen layers too, so training it would change what the frozen
  * part (and its cache) computes; untied heads stay frozen as well so that both cases behave alike
  * (the policy/value heads in heads.ts carry the trainable head parameters).
@@ -31,8 +38,9 @@ import { Bf16Scratch, rowsAsFloat32, storedBytes, type FrozenDtype, type StoredT
 import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
-import { layerActs, layerBackward, layerLentAgain, layerForward, type Dims, type LayerActs } from './layer.js';
-import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache, type FrozenPrefix } from './prefix-cache.js';
+import { layerActs, layerBackward, layerLentAgain, layerForward, type Dims, type KvGrads, type LayerActs } from './layer.js';
+import { TokenSegments } from './segments.js';
+import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 import type { Param } from './param.js';
 import { copyLora, loraDims, loraScale, loraTensorName, validateLoraSpec, zerosLikeLora, type LoraAdapter } from './lora.js';
@@ -72,66 +80,117 @@ export interface TrainableGrads {
   lora: LoraAdapter | null;
 }
 
-/** What trainableForward saves for trainableBackward. */
+/**
+ * What trainForward saves for backward. The memory is the activations' own (`pools`) until a later
+ * forward takes it over (`reuse`): that marks them `released`, and backward refuses released ones.
+ */
 export interface TrainableActivations {
+  /** Token ids [T] of the prompt (not copied; a shared prefix's are its own copy). */
+  ids: ArrayLike<number>;
   T: number;
   /** Rows produced at the top: the last n positions. */
   n: number;
-  /** [T, C] the frozen boundary input. Not copied: keep it unchanged until the backward. */
+  /**
+   * [T, C] the input rows of the first trainable layer (the frozen boundary). Not copied (a shared
+   * prefix's are its own copy): the caller's rows, which the backward reads, as PPO keeps a sample's
+   * boundary for the sample's lifetime.
+   */
   boundary: Float32Array;
   layers: LayerActs[];
   /** [n, C] final-normed hidden states of positions T-n .. T-1 (input of the heads). */
   hidden: Float32Array;
   normRstd: Float32Array;  // [n]
-  /** Memory owned by these activations; pass them back as `reuse` to avoid reallocation. */
+  /** Memory owned by these activations; pass them as `reuse` to a later forward to recycle it. */
   pools: BufferPool[];
-  /** The shared prefix this pass ran after (rows 0 .. prefix.S-1 computed there), if any. */
+  /** The shared prefix this pass ran after (rows 0 .. prefix.T-1 computed there), if any. */
   prefix?: SharedPrefix;
   /**
-   * The attention probabilities and SwiGLU outputs lie in lent buffers (TrainableForwardOptions.lent)
-   * that later forwards overwrite: lentAgain must restore them before the backward.
+   * The attention probabilities and SwiGLU outputs lie in lent buffers (TrainForwardOptions.lent)
+   * that later forwards overwrite: backward computes them again first.
    */
   lent?: boolean;
+  /** A later forward took this memory over (TrainForwardOptions.reuse): no backward can run. */
+  released?: boolean;
 }
 
-export interface TrainableForwardOptions {
+/**
+ * The trainable layers' forward over a prompt prefix that several training samples share (e.g. the
+ * system turn of every prompt of a minibatch), computed once with the current weights
+ * (trainForward with `shared`); each sample then runs only its own rows after it (`prefix`), and the
+ * gradients its rows send to the prefix's keys and values are summed here, to be taken through the
+ * prefix ONCE by its own backward (backward(prefix, null)) after the last of theirs.
+ */
+export interface SharedPrefix extends TrainableActivations {
+  /** Prefix token ids [S] (S = T), the prefix's own copy. */
+  ids: Int32Array;
+  /** Per trainable layer [S, KVD]: summed gradients w.r.t. the prefix rows' keys / values (after RoPE). */
+  dK: Float32Array[];
+  dV: Float32Array[];
+  /** Its backward has run: no sample may run after it or send it gradient any more. */
+  finished?: boolean;
+}
+
+export interface TrainForwardOptions {
   /** Rows of the top layer's output (default 1: the answer position). */
   outRows?: number;
-  /** Earlier activations whose memory these take over (they become invalid). */
+  /** Earlier activations whose memory these take over (they become `released`). */
   reuse?: TrainableActivations;
   /** Memory of their own for these activations: K + 1 pools (one per trainable layer, one for the final norm). */
   pools?: BufferPool[];
   /**
    * K pools (one per trainable layer) LENT for the largest activations that are cheap to compute
    * again, the attention probabilities ([H, rows, T] per layer) and the SwiGLU output ([rows, F]):
-   * activations kept for a later backward use them in turn and get them back with lentAgain
-   * (LlmPolicy's rollout activations).
+   * activations kept for a later backward use them in turn, and each backward computes its own again
+   * first (LlmPolicy's rollout activations).
    */
   lent?: BufferPool[];
-  /** Run after this shared prefix (see SharedPrefix). */
+  /** Run after this shared prefix: it must be the first prefix.T ids of the prompt. */
   prefix?: SharedPrefix;
+  /** Make these activations a shared prefix (own copies of the ids and rows, zeroed key/value gradient sums). */
+  shared?: boolean;
+}
+
+export interface BackwardOptions {
+  /** Accumulate into these (default: the model's own, grads()). */
+  grads?: TrainableGrads;
+  /** [T - S, C] receives the gradient w.r.t. the input rows computed in the pass (S: the rows of its shared prefix). */
+  dInput?: Float32Array;
 }
 
 /**
- * The trainable layers' forward over a prompt prefix that several training samples share (e.g. the
- * system turn of every prompt of a minibatch), computed once with the current weights; each sample
- * then runs only its own rows after it, and the gradients its rows send to the prefix's keys and
- * values are summed here, to be taken through the prefix ONCE by prefixBackward.
+ * The inference forward's options: which layers, from which rows, with which cache, giving which rows.
+ * The final norm is applied when the pass ends at the last layer.
  */
-export interface SharedPrefix {
-  /** Prefix token ids [S]. */
-  ids: Int32Array;
-  S: number;
-  /** Activations of the prefix rows (its own copy of the boundary rows). */
-  acts: TrainableActivations;
-  /** Per trainable layer [S, KVD]: summed gradients w.r.t. the prefix rows' keys / values (after RoPE). */
-  dK: Float32Array[];
-  dV: Float32Array[];
+export interface ForwardOptions {
+  /** First layer of the pass (default 0). */
+  from?: number;
+  /** One past its last layer (default L). */
+  to?: number;
+  /** [T, C] the rows entering layer `from` (default: the ids' embeddings; required when from > 0). Only read. */
+  input?: Float32Array;
+  /**
+   * A KVCache of layers from..to-1: the ids continue after what it holds (positions from
+   * cache.length), their keys/values appended (incremental decoding). A PrefixCache: the longest cached
+   * prefix of the ids is reused, and an entry is stored at each segment end beyond it (TokenSegments);
+   * its entries must come from passes over the same layers with the same weights (the owner clears it
+   * when they change). Without a cache the pass starts at position 0 and keeps nothing.
+   */
+  cache?: KVCache | PrefixCache;
+  /**
+   * 'all': every row [T, C] (a PrefixCache entry then keeps the rows too, and may cover the whole
+   * prompt); a count n (default 1): the last n rows [n, C], computed only in the last segment (so a
+   * PrefixCache entry never covers the last token, and its rows are not kept).
+   */
+  outRows?: number | 'all';
 }
 
 /** Whether `prefix` is the first S tokens of `ids` (a prompt that may run after it). */
 export function isPrefixOf(prefix: SharedPrefix, ids: ArrayLike<number>, S: number): boolean {
-  return prefix.S === S && prefix.ids.every((id, i) => id === ids[i]);
+  return prefix.T === S && prefix.ids.every((id, i) => id === ids[i]);
+}
+
+function isShared(acts: TrainableActivations): acts is SharedPrefix {
+  return (acts as SharedPrefix).dK !== undefined;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -201,9 +260,9 @@ export class LlamaModel {
   readonly prefixCache: PrefixCache;
   /** The tensors of every layer under this config (the family's biases and q/k norms included). */
   readonly layerKeys: readonly LayerKey[];
-  /** Tokens the frozen layers computed vs. took from the prefix cache (frozenForward). */
+  /** Tokens a forward with a PrefixCache over frozen layers only computed vs. took from the cache. */
   readonly frozenTokens = { computed: 0, reused: 0 };
-  /** The same for the trainable layers' inference with a prefix cache (topForward). */
+  /** The same for a forward with a PrefixCache that reaches the trainable layers. */
   readonly topTokens = { computed: 0, reused: 0 };
   /** The LoRA adapters the model runs with (their arrays are the trainable parameters), or null. */
   readonly lora: LoraAdapter | null;
@@ -213,9 +272,8 @@ export class LlamaModel {
   private gradsBuf: TrainableGrads | null = null;
   private readonly pool = new BufferPool();      // inference work buffers
   private readonly backPool = new BufferPool();  // backward work buffers
-  private readonly scratchCache: KVCache;        // forward() without a caller cache
-  private readonly frozenWork: KVCache;          // frozenForward's working KV
-  private topWork: KVCache | undefined;          // topForward's working KV (created on first use)
+  /** forward's keys/values of a pass without a caller's KV cache, per layer range (created on first use). */
+  private readonly work = new Map<string, KVCache>();
 
   constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights<StoredTensor>, readonly backend: Backend,
     opts: LlamaModelOptions = {}) {
@@ -254,9 +312,6 @@ export class LlamaModel {
     this.layerKeys = layerKeys(config);
     this.rope = new RopeTables(config.head_dim, config.rope_theta, config.max_position_embeddings, config.rope_scaling);
     this.prefixCache = opts.prefixCache ?? new PrefixCache(opts.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_MB * MIB);
-    const kvd = this.dims.KVH * this.dims.D;
-    this.scratchCache = new KVCache(this.L, kvd);
-    this.frozenWork = new KVCache(this.frozenLayers, kvd);
   }
 
   /** The output projection [V, C]: lm_head, or the embedding when tied (bf16 bits when stored so). */
@@ -273,22 +328,82 @@ export class LlamaModel {
   // Inference.
 
   /**
-   * Forward over `ids` (appended after what `cache` holds; positions continue from cache.length),
-   * through all L layers and the final norm. Returns the final-normed hidden states [outRows, C] of
-   * the last outRows positions (default 1). Without a cache the pass starts at position 0.
+   * The inference forward: layers from..to-1 (ForwardOptions) over `tokens`, keeping no activations.
+   * Returns a new array: the final-normed hidden states when the pass ends at the last layer, else the
+   * layer to-1's output; [outRows, C] of the last positions, or [T, C] with outRows 'all'.
+   *
+   * With segment ends (TokenSegments) the prompt is computed segment by segment (0 .. first end, ..,
+   * last end .. T) whether or not a prefix is cached, so the result does not depend on the cache's
+   * state (it may differ from one segment of T rows, or from trainForward, in the last bits). With a
+   * PrefixCache the tokens computed vs. taken from it are counted in frozenTokens (a pass through frozen
+   * layers only) or topTokens.
    */
-  forward(ids: ArrayLike<number>, opts: { cache?: KVCache; outRows?: number } = {}): Float32Array {
-    const cache = opts.cache ?? this.scratchCache;
-    if (opts.cache === undefined) cache.reset();
-    if (cache.numLayers !== this.L) throw new Error(`KV cache has ${cache.numLayers} layers, the model has ${this.L}`);
-    const T = ids.length;
-    this.validateIds(ids, cache.length);
-    const n = opts.outRows ?? 1;
-    checkOutRows(n, T);
-    const x = this.runLayers(0, this.L, ids, cache, n);
-    const { C, eps } = this.dims;
+  forward(tokens: ArrayLike<number> | TokenSegments, opts: ForwardOptions = {}): Float32Array {
+    const { ids, ends } = tokens instanceof TokenSegments ? tokens : TokenSegments.of(tokens);
+    const { C, KVH, D, eps } = this.dims;
+    const KVD = KVH * D, T = ids.length;
+    const from = opts.from ?? 0, to = opts.to ?? this.L;
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > this.L) {
+      throw new Error(`forward: layers ${from}..${to - 1} are not a range of the model's 0..${this.L - 1}`);
+    }
+    const kv = opts.cache instanceof KVCache ? opts.cache : undefined;
+    const prefixes = opts.cache instanceof PrefixCache ? opts.cache : undefined;
+    if (kv && kv.numLayers !== to - from) {
+      throw new Error(`KV cache has ${kv.numLayers} layers, the model has ${to - from}${from === 0 && to === this.L ? '' : ` in layers ${from}..${to - 1}`}`);
+    }
+    this.validateIds(ids, kv?.length ?? 0);
+    const input = opts.input;
+    if (input && input.length !== T * C) throw new Error(`forward: input has ${input.length} values, expected T*C = ${T}*${C} for ${T} ids`);
+    if (!input && from > 0) throw new Error(`forward: a pass from layer ${from} needs the rows entering it (input)`);
+    const all = opts.outRows === 'all';
+    const n = opts.outRows === 'all' ? T : opts.outRows ?? 1;
+    checkOutRows(n, T, '(the number of tokens)');
+
+    // The keys/values of the pass: the caller's KV cache, or the model's work cache of these layers.
+    const work = kv ?? this.workCache(from, to);
+    if (!kv) work.reset();
+    work.ensure(work.length + T);
+    const counter = prefixes && (to <= this.frozenLayers ? this.frozenTokens : this.topTokens);
+    const out = all ? new Float32Array(T * C) : undefined;
+    let P = 0; // ids done (reused or computed)
+    if (prefixes) {
+      const hit = prefixes.lookup(ids, all ? T : T - 1); // a count of rows: at least the last token is computed
+      if (hit) {
+        if (hit.k.length !== to - from || (all && hit.hidden.length !== hit.ids.length * C)) {
+          throw new Error(`forward: the prefix cache holds an entry of ${hit.k.length} layers${all ? ' without its rows' : ''}, not of layers ${from}..${to - 1}: a cache serves one layer range`);
+        }
+        P = hit.ids.length;
+        for (let l = 0; l < to - from; l++) { work.k[l]!.set(hit.k[l]!); work.v[l]!.set(hit.v[l]!); }
+        work.length = P;
+        out?.set(hit.hidden);
+      }
+      counter!.reused += P;
+    }
+    // Rows P .. end-1 through the layers; the top layer of the pass produces `rows` of them (the last).
+    let last: Float32Array | undefined;
+    const segment = (end: number, rows: number): void => {
+      const x = input ? input.subarray(P * C, end * C) : this.embed(ids, P, end, this.pool.get('emb', (end - P) * C));
+      last = this.runLayersOn(from, to, x, work, rows);
+      out?.set(last, P * C);
+      if (counter) counter.computed += end - P;
+      P = end;
+    };
+    for (const e of ends) {
+      if (e <= P || (!all && e === T)) continue;
+      segment(e, all ? e - P : 1); // with a count of rows, only the last segment's are returned
+      prefixes?.put({
+        ids: Int32Array.from(sliceIds(ids, 0, e)),
+        k: work.k.map((k) => k.slice(0, e * KVD)),
+        v: work.v.map((v) => v.slice(0, e * KVD)),
+        hidden: all ? out!.slice(0, e * C) : new Float32Array(0),
+      });
+    }
+    if (!all) checkOutRows(n, T - P, '(the rows after the last cached or marked prefix)');
+    if (!all || P < T) segment(T, all ? T - P : n);
+    const rows = out ?? last!; // [n, C]
+    if (to < this.L) return out ?? last!.slice();
     const hidden = new Float32Array(n * C);
-    this.backend.rmsnormForward(hidden, this.pool.get('normRstd', n), x, this.weights.norm, n, C, eps);
+    this.backend.rmsnormForward(hidden, this.pool.get('normRstd', n), rows, this.weights.norm, n, C, eps);
     return hidden;
   }
 
@@ -351,15 +466,11 @@ export class LlamaModel {
   }
 
   /**
-   * Layers lo .. hi-1 over the new tokens `ids` (positions cache.length ..), appending their keys and
-   * values to `cache` (indexed from layer lo). Every layer produces all rows except the last, which
-   * produces the last nLast rows. Returns a work-buffer view [nLast, C], valid until the next call.
+   * Layers lo .. hi-1 over the input rows x [T, C] of layer lo (only read), new positions
+   * cache.length .., appending their keys and values to `cache` (indexed from layer lo). Every layer
+   * produces all rows except the last, which produces the last nLast rows. Returns a work-buffer view
+   * [nLast, C] that the next call overwrites (forward copies what it returns).
    */
-  private runLayers(lo: number, hi: number, ids: ArrayLike<number>, cache: KVCache, nLast: number): Float32Array {
-    return this.runLayersOn(lo, hi, this.embed(ids, this.pool.get('emb', ids.length * this.dims.C)), cache, nLast);
-  }
-
-  /** runLayers from the input rows x [T, C] of layer lo (instead of token ids); x is only read. */
   private runLayersOn(lo: number, hi: number, x: Float32Array, cache: KVCache, nLast: number): Float32Array {
     const { C } = this.dims;
     const T = x.length / C, past = cache.length;
@@ -376,168 +487,74 @@ export class LlamaModel {
     return lo === hi ? x.subarray((T - nLast) * C) : x;
   }
 
-  /** out[T, C] = rows of the embedding. */
-  private embed(ids: ArrayLike<number>, out: Float32Array): Float32Array {
+  /** out[b - a, C] = the embedding rows of ids[a .. b-1]. */
+  private embed(ids: ArrayLike<number>, a: number, b: number, out: Float32Array): Float32Array {
     const { C } = this.dims;
     const E = this.weights.embed;
-    for (let t = 0; t < ids.length; t++) {
-      const id = ids[t]!;
+    for (let t = 0; t < b - a; t++) {
+      const id = ids[a + t]!;
       if (E instanceof Float32Array) out.set(E.subarray(id * C, (id + 1) * C), t * C);
       else rowsAsFloat32(E, C, id, id + 1, out.subarray(t * C, (t + 1) * C));
     }
     return out;
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Frozen part with the prefix cache.
-
-  /**
-   * The boundary hidden states [T, C]: the output of the frozen layers (the embeddings when K = L)
-   * for every position of `ids`, starting at position 0. Reuses the longest cached prefix; each
-   * position in `prefixLen` (e.g. the end of the instruction segment) that lies beyond the reused
-   * part is a boundary where an entry is stored for later prompts. The result is a new array.
-   */
-  frozenForward(ids: ArrayLike<number>, opts: { prefixLen?: number | number[] } = {}): Float32Array {
-    const { C, KVH, D } = this.dims;
-    const KVD = KVH * D;
-    const T = ids.length;
-    this.validateIds(ids, 0);
-    const marks = opts.prefixLen === undefined ? [] : Array.isArray(opts.prefixLen) ? [...opts.prefixLen] : [opts.prefixLen];
-    for (const m of marks) {
-      if (!Number.isInteger(m) || m < 1 || m > T) throw new Error(`prefixLen must be an integer in 1..${T} (the prompt length), got ${m}`);
-    }
-    marks.sort((a, b) => a - b);
-
-    const work = this.frozenWork;
-    work.reset();
-    work.ensure(T);
-    const out = new Float32Array(T * C);
-    let P = 0;
-    const hit = this.prefixCache.lookup(ids);
-    if (hit) {
-      P = hit.ids.length;
-      for (let l = 0; l < this.frozenLayers; l++) { work.k[l]!.set(hit.k[l]!); work.v[l]!.set(hit.v[l]!); }
-      work.length = P;
-      out.set(hit.hidden);
-      this.frozenTokens.reused += P;
-    }
-    const segment = (end: number): void => {
-      const seg = this.runLayers(0, this.frozenLayers, sliceIds(ids, P, end), work, end - P);
-      out.set(seg, P * C);
-      this.frozenTokens.computed += end - P;
-      P = end;
-    };
-    for (const m of marks) {
-      if (m <= P) continue;
-      segment(m);
-      const entry: FrozenPrefix = {
-        ids: Int32Array.from(sliceIds(ids, 0, m)),
-        k: work.k.map((k) => k.slice(0, m * KVD)),
-        v: work.v.map((v) => v.slice(0, m * KVD)),
-        hidden: out.slice(0, m * C),
-      };
-      this.prefixCache.put(entry);
-    }
-    if (P < T) segment(T);
-    return out;
-  }
-
-  /**
-   * Inference through the trainable layers and the final norm with their CURRENT weights, keeping no
-   * activations: the final-normed hidden states [outRows, C] of the last outRows positions (default 1;
-   * at most the rows after the last prefix mark or cached prefix) of a prompt whose frozen
-   * boundary [T, C] is given (a work-buffer view, valid until the next call). Keys and values of the
-   * K layers for cached prefixes of `ids` come from `cache`, and are stored there at each position of
-   * `prefixLen` beyond the reused part, as frozenForward does. The entries depend on the trainable
-   * weights: the caller must clear `cache` whenever they change.
-   *
-   * The prompt is computed in the same segments (0 .. first mark, mark .. next mark, .., last mark ..
-   * T) whether or not a prefix is cached, so the result does not depend on the cache's state; it may
-   * differ from trainableForward (one segment of T rows) in the last bits.
-   */
-  topForward(ids: ArrayLike<number>, boundary: Float32Array, cache: PrefixCache, prefixLen: readonly number[] = [], outRows = 1): Float32Array {
-    const { C, KVH, D, eps } = this.dims;
-    const KVD = KVH * D;
-    const T = ids.length;
-    if (T < 1 || boundary.length !== T * C) throw new Error(`topForward: boundary has ${boundary.length} values, expected T*C = ${T}*${C} for ${T} ids`);
-    if (T > this.config.max_position_embeddings) throw new Error(`topForward: T = ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
-    const marks = [...prefixLen].sort((a, b) => a - b);
-    for (const m of marks) {
-      if (!Number.isInteger(m) || m < 1 || m > T) throw new Error(`prefixLen must be an integer in 1..${T} (the prompt length), got ${m}`);
-    }
-    this.topWork ??= new KVCache(this.K, KVD);
-    const work = this.topWork;
-    work.reset();
-    work.ensure(T);
-    let P = 0;
-    const hit = cache.lookup(ids, T - 1); // at least the last token is computed: its row is the output
-    if (hit) {
-      P = hit.ids.length;
-      for (let j = 0; j < this.K; j++) { work.k[j]!.set(hit.k[j]!); work.v[j]!.set(hit.v[j]!); }
-      work.length = P;
-    }
-    this.topTokens.reused += P;
-    // Every segment's top layer produces its last row(s); only the final segment's are used.
-    let last: Float32Array | undefined;
-    const segment = (end: number, rows = 1): void => {
-      last = this.runLayersOn(this.frozenLayers, this.L, boundary.subarray(P * C, end * C), work, rows);
-      this.topTokens.computed += end - P;
-      P = end;
-    };
-    for (const m of marks) {
-      if (m <= P || m === T) continue;
-      segment(m);
-      cache.put({
-        ids: Int32Array.from(sliceIds(ids, 0, m)),
-        k: work.k.map((k) => k.slice(0, m * KVD)),
-        v: work.v.map((v) => v.slice(0, m * KVD)),
-        hidden: new Float32Array(0), // the top layers' outputs of a prefix are never needed again
-      });
-    }
-    if (!Number.isInteger(outRows) || outRows < 1 || outRows > T - P) {
-      throw new Error(`topForward: outRows must be an integer in 1..${T - P} (the rows after the last cached or marked prefix), got ${outRows}`);
-    }
-    segment(T, outRows);
-    const hidden = this.pool.get('topHidden', outRows * C);
-    this.backend.rmsnormForward(hidden, this.pool.get('topRstd', outRows), last!, this.weights.norm, outRows, C, eps);
-    return hidden;
+  /** The work KV cache of passes over layers from .. to-1. */
+  private workCache(from: number, to: number): KVCache {
+    const key = `${from}:${to}`;
+    let c = this.work.get(key);
+    if (!c) this.work.set(key, c = new KVCache(to - from, this.dims.KVH * this.dims.D));
+    return c;
   }
 
   // -------------------------------------------------------------------------------------------
-  // Trainable part.
+  // Training: the trainable layers' forward that keeps its activations, and the one backward.
 
   /**
-   * The K trainable layers and the final norm over a boundary [T, C] (positions 0 .. T-1), saving
-   * activations for the backward. `outRows` (default 1: the answer position) is how many final
-   * positions the top layer produces. Pass earlier activations as `reuse` to recycle their memory
-   * (they become invalid).
+   * The K trainable layers and the final norm over the boundary rows [T, C] of a prompt's `ids`
+   * (positions 0 .. T-1), saving activations for the backward. `outRows` (default 1: the answer
+   * position) is how many final positions the top layer produces. After a shared prefix (`prefix`)
+   * only rows S .. T-1 are computed, after its keys/values; with `shared` the result is a new shared
+   * prefix (SharedPrefix) for later samples to run after.
    */
-  trainableForward(boundary: Float32Array, T: number, opts: TrainableForwardOptions = {}): TrainableActivations {
+  trainForward(ids: ArrayLike<number>, boundary: Float32Array, opts: TrainForwardOptions & { shared: true }): SharedPrefix;
+  trainForward(ids: ArrayLike<number>, boundary: Float32Array, opts?: TrainForwardOptions): TrainableActivations;
+  trainForward(ids: ArrayLike<number>, boundary: Float32Array, opts: TrainForwardOptions = {}): TrainableActivations {
     const { C, KVH, D, eps } = this.dims;
-    const KVD = KVH * D;
-    if (!Number.isInteger(T) || T < 1) throw new Error(`trainableForward: T must be a positive integer, got ${T}`);
-    if (T > this.config.max_position_embeddings) throw new Error(`trainableForward: T = ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
-    if (boundary.length !== T * C) throw new Error(`trainableForward: boundary has ${boundary.length} values, expected T*C = ${T}*${C} = ${T * C}`);
+    const KVD = KVH * D, T = ids.length;
+    if (T < 1) throw new Error('trainForward: token ids are empty: at least one token is needed');
+    if (T > this.config.max_position_embeddings) throw new Error(`trainForward: T = ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
+    if (boundary.length !== T * C) throw new Error(`trainForward: boundary has ${boundary.length} values, expected T*C = ${T}*${C} = ${T * C}`);
     const n = opts.outRows ?? 1;
-    // With a shared prefix only rows S .. T-1 are computed here (past = S), after the prefix's keys/values.
-    const S = opts.prefix?.S ?? 0;
-    if (opts.prefix && !(S < T && opts.prefix.acts.layers.length === this.K)) {
-      throw new Error(`trainableForward: the shared prefix (${S} tokens, ${opts.prefix.acts.layers.length} layers) must be shorter than the prompt (${T} tokens) and from this model (${this.K} trainable layers)`);
+    const prefix = opts.prefix;
+    const S = prefix?.T ?? 0;
+    if (prefix) {
+      if (!(S < T && prefix.layers.length === this.K)) {
+        throw new Error(`trainForward: the shared prefix (${S} tokens, ${prefix.layers.length} layers) must be shorter than the prompt (${T} tokens) and from this model (${this.K} trainable layers)`);
+      }
+      if (prefix.released || prefix.finished) throw new Error(`trainForward: the shared prefix is ${prefix.released ? 'released (its memory was reused)' : 'finished (its backward ran)'}: run after a current one`);
+      if (!isPrefixOf(prefix, ids, S)) throw new Error(`trainForward: the shared prefix's ids are not the first ${S} ids of the prompt`);
+      if (opts.shared) throw new Error('trainForward: a shared prefix cannot itself run after another');
     }
-    checkOutRows(n, T - S);
+    checkOutRows(n, T - S, S > 0 ? '(the rows after the shared prefix)' : '(the number of tokens)');
     const pools = opts.pools ?? opts.reuse?.pools ?? Array.from({ length: this.K + 1 }, () => new BufferPool());
     if (pools.length !== this.K + 1 || (opts.lent && opts.lent.length !== this.K)) {
-      throw new Error(`trainableForward: pools for ${pools.length} and lent pools for ${opts.lent?.length} layers, expected ${this.K + 1} and ${this.K}`);
+      throw new Error(`trainForward: pools for ${pools.length} and lent pools for ${opts.lent?.length} layers, expected ${this.K + 1} and ${this.K}`);
     }
+    if (opts.reuse) opts.reuse.released = true;
+    const fp = pools[this.K]!;
+    // A shared prefix outlives the sample whose rows made it: it keeps its own copy.
+    const input = opts.shared ? fp.get('prefixBoundary', T * C) : boundary;
+    if (opts.shared) input.set(boundary);
     const layers: LayerActs[] = [];
-    let x = S > 0 ? boundary.subarray(S * C) : boundary;
+    let x = S > 0 ? input.subarray(S * C) : input;
     for (let j = 0; j < this.K; j++) {
       const rows = j === this.K - 1 ? n : T - S;
       const p = pools[j]!;
       const k = p.get('k', T * KVD), v = p.get('v', T * KVD);
-      if (opts.prefix) {
-        k.set(opts.prefix.acts.layers[j]!.kAll.subarray(0, S * KVD));
-        v.set(opts.prefix.acts.layers[j]!.vAll.subarray(0, S * KVD));
+      if (prefix) {
+        k.set(prefix.layers[j]!.kAll.subarray(0, S * KVD));
+        v.set(prefix.layers[j]!.vAll.subarray(0, S * KVD));
       }
       const l = this.frozenLayers + j, lora = this.loraOf(l);
       const a = layerActs(p, this.dims, T - S, rows, S, x, k, v, p.get('y', rows * C), lora, opts.lent?.[j]);
@@ -545,84 +562,57 @@ export class LlamaModel {
       layers.push(a);
       x = a.y;
     }
-    const fp = pools[this.K]!;
     const hidden = fp.get('hidden', n * C), normRstd = fp.get('rstd', n);
     this.backend.rmsnormForward(hidden, normRstd, x, this.weights.norm, n, C, eps);
-    return { T, n, boundary, layers, hidden, normRstd, pools, ...(opts.prefix && { prefix: opts.prefix }), ...(opts.lent && { lent: true }) };
+    const acts: TrainableActivations = { ids, T, n, boundary: input, layers, hidden, normRstd, pools, ...(prefix && { prefix }), ...(opts.lent && { lent: true }) };
+    if (!opts.shared) return acts;
+    const sums = (name: string) => Array.from({ length: this.K }, (_, j) => fp.get(`${name}${j}`, T * KVD).fill(0));
+    const shared: SharedPrefix = { ...acts, ids: Int32Array.from(ids), dK: sums('dK'), dV: sums('dV') };
+    return shared;
   }
 
   /**
-   * Activations made with lent buffers (TrainableForwardOptions.lent), made ready for their backward:
-   * each layer's attention probabilities and SwiGLU output computed again into the lent buffers (the
-   * same values to the bit). Call it right before the backward, after every other forward that
-   * borrows them.
+   * Backward of trainForward from dHidden [n, C] (gradient w.r.t. acts.hidden) through the final
+   * norm and the K trainable layers, ACCUMULATING into the gradients (default: the model's own, see
+   * grads()). dHidden null: no gradient from above, as for a shared prefix, whose top rows nothing
+   * reads: its backward takes the key/value gradients its samples summed into it, once, after the
+   * last of theirs. After a shared prefix only the rows after it are covered; what they send to its
+   * keys/values is summed into it. `dInput` [T - S, C] receives the gradient w.r.t. the input rows.
    */
-  lentAgain(acts: TrainableActivations): void {
-    if (!acts.lent) throw new Error('lentAgain: these activations keep all their buffers');
-    for (const a of acts.layers) layerLentAgain(this.backend, this.dims, a);
-  }
-
-  /**
-   * Start a shared prefix: the trainable layers over the boundary rows [S, C] of a prefix of `ids`
-   * (copied), with the current weights, and zeroed key/value gradient sums. Pass an earlier one as
-   * `reuse` to recycle its memory (it becomes invalid).
-   */
-  sharedPrefix(ids: ArrayLike<number>, boundaryRows: Float32Array, reuse?: SharedPrefix): SharedPrefix {
-    const { C, KVH, D } = this.dims;
-    const S = ids.length;
-    if (S < 1 || boundaryRows.length !== S * C) throw new Error(`sharedPrefix: boundary rows have ${boundaryRows.length} values, expected S*C = ${S}*${C} for ${S} ids`);
-    const own = reuse?.acts.pools[this.K]!.get('prefixBoundary', S * C) ?? new Float32Array(S * C);
-    own.set(boundaryRows);
-    const acts = this.trainableForward(own, S, reuse ? { reuse: reuse.acts } : {});
-    const fp = acts.pools[this.K]!;
-    const grads = (name: string) => Array.from({ length: this.K }, (_, j) => fp.get(`${name}${j}`, S * KVH * D).fill(0));
-    return { ids: Int32Array.from(ids), S, acts, dK: grads('dK'), dV: grads('dV') };
-  }
-
-  /**
-   * Take the summed key/value gradients of a shared prefix (from the trainableBackward of every
-   * sample that ran after it) through the prefix rows, ACCUMULATING into `grads`. Call it once, after
-   * the last of those backwards.
-   */
-  prefixBackward(prefix: SharedPrefix, grads: TrainableGrads = this.grads()): void {
+  backward(acts: TrainableActivations, dHidden: Float32Array | null, opts: BackwardOptions = {}): void {
     const { C } = this.dims;
-    const { S, acts } = prefix;
-    // The prefix's top output row is not used by anything: no gradient comes from above.
-    let dy = this.backPool.get('prefixTop', acts.n * C).fill(0);
-    for (let j = this.K - 1; j >= 0; j--) {
-      const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', S * C);
-      const l = this.frozenLayers + j;
-      layerBackward(this.backend, this.dims, this.layerWeights(l), grads.layers?.[j] ?? null, acts.layers[j]!, this.rope, dy, dx, this.backPool,
-        { extraDk: prefix.dK[j]!, extraDv: prefix.dV[j]! }, this.loraOf(l, grads));
-      dy = dx;
-    }
-  }
-
-  /**
-   * Backward from dHidden [n, C] (gradient w.r.t. acts.hidden) through the final norm and the K
-   * trainable layers. ACCUMULATES into `grads` (default: the model's own, see grads()). Returns the
-   * gradient w.r.t. the boundary [T, C] as a work-buffer view (valid until the next backward). After
-   * a shared prefix, only the rows after it are covered: the rest is summed into the prefix's
-   * key/value gradients for prefixBackward, and the returned view has T - S rows.
-   */
-  trainableBackward(acts: TrainableActivations, dHidden: Float32Array, grads: TrainableGrads = this.grads()): Float32Array {
-    const { C } = this.dims;
-    const { T, n } = acts;
-    if (dHidden.length !== n * C) throw new Error(`trainableBackward: dHidden has ${dHidden.length} values, expected n*C = ${n}*${C}`);
+    const { n } = acts;
+    const prefix = acts.prefix, shared = isShared(acts) ? acts : undefined;
+    if (acts.released) throw new Error('backward: these activations were released (a later forward reused their memory)');
+    if (prefix?.finished) throw new Error('backward: the shared prefix these rows ran after has had its backward: their key/value gradients would be lost');
+    if (shared?.finished) throw new Error('backward: a shared prefix takes one backward, after all of its samples\'');
+    if (dHidden && dHidden.length !== n * C) throw new Error(`backward: dHidden has ${dHidden.length} values, expected n*C = ${n}*${C}`);
+    const rows = acts.layers[0]!.T; // T - S
+    if (opts.dInput && opts.dInput.length !== rows * C) throw new Error(`backward: dInput has ${opts.dInput.length} values, expected ${rows}*${C} (the rows computed in the pass)`);
+    const grads = opts.grads ?? this.grads();
     const be = this.backend;
-    const top = acts.layers[this.K - 1]!;
-    let dy = this.backPool.get('res0', n * C);
-    be.rmsnormBackward(dy, grads.norm ?? this.backPool.get('normSink', C).fill(0), dHidden, top.y, this.weights.norm, acts.normRstd, n, C);
-    const prefix = acts.prefix;
+    // Lent buffers hold another forward's values by now: compute these activations' own again (the same to the bit).
+    if (acts.lent) for (const a of acts.layers) layerLentAgain(be, this.dims, a);
+    let dy: Float32Array;
+    if (dHidden) {
+      dy = this.backPool.get('res0', n * C);
+      be.rmsnormBackward(dy, grads.norm ?? this.backPool.get('normSink', C).fill(0), dHidden, acts.layers[this.K - 1]!.y, this.weights.norm, acts.normRstd, n, C);
+    } else {
+      dy = this.backPool.get('prefixTop', n * C).fill(0);
+    }
     for (let j = this.K - 1; j >= 0; j--) {
       const a = acts.layers[j]!;
       const dx = this.backPool.get(j % 2 === (this.K - 1) % 2 ? 'res1' : 'res0', a.T * C);
       const l = this.frozenLayers + j;
-      layerBackward(be, this.dims, this.layerWeights(l), grads.layers?.[j] ?? null, a, this.rope, dy, dx, this.backPool,
-        prefix ? { pastDk: prefix.dK[j]!, pastDv: prefix.dV[j]! } : {}, this.loraOf(l, grads));
+      const kv: KvGrads = {
+        ...(prefix && { pastDk: prefix.dK[j]!, pastDv: prefix.dV[j]! }),
+        ...(shared && { extraDk: shared.dK[j]!, extraDv: shared.dV[j]! }),
+      };
+      layerBackward(be, this.dims, this.layerWeights(l), grads.layers?.[j] ?? null, a, this.rope, dy, dx, this.backPool, kv, this.loraOf(l, grads));
       dy = dx;
     }
-    return dy;
+    if (shared) shared.finished = true;
+    opts.dInput?.set(dy);
   }
 
   /** The model's gradient buffers for the trainable parameters (created zeroed on first use). */
@@ -727,9 +717,9 @@ export class LlamaModel {
 
   /** Bytes of the model's own work buffers (activations of inference and backward, caches). */
   workBytes(): number {
-    return this.pool.bytes() + this.backPool.bytes() +
-      this.scratchCache.capacity * this.scratchCache.kvDim * 8 * this.L +
-      this.frozenWork.capacity * this.frozenWork.kvDim * 8 * this.frozenLayers;
+    let n = this.pool.bytes() + this.backPool.bytes();
+    for (const c of this.work.values()) n += c.capacity * c.kvDim * 8 * c.numLayers;
+    return n;
   }
 
   private checkTokenId(id: number, what: string): void {
@@ -764,8 +754,8 @@ function sliceIds(ids: ArrayLike<number>, a: number, b: number): number[] {
   return out;
 }
 
-function checkOutRows(n: number, T: number): void {
-  if (!Number.isInteger(n) || n < 1 || n > T) throw new Error(`outRows must be an integer in 1..${T} (the number of tokens), got ${n}`);
+function checkOutRows(n: number, T: number, what: string): void {
+  if (!Number.isInteger(n) || n < 1 || n > T) throw new Error(`outRows must be an integer in 1..${T} ${what}, got ${n}`);
 }
 
 function checkRow(h: Float32Array, C: number): void {

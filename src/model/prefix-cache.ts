@@ -1,11 +1,13 @@
 /**
- * A bounded cache of the frozen layers' work on token prefixes.
+ * A bounded cache of a layer range's work on token prefixes (LlamaModel.forward with a PrefixCache).
  *
  * The frozen bottom layers never change, so for a prompt prefix their keys/values (per frozen
  * layer) and the boundary hidden states (the input of the first trainable layer) are fixed. Prompts
  * are laid out from the most stable part to the least (instructions first), so many prompts share
- * a long identical prefix: the caller marks such a boundary (e.g. the end of the instruction
- * segment) and the entry computed there is reused by every later prompt that starts with it.
+ * a long identical prefix: the prompt's segment ends (TokenSegments, e.g. the end of the instruction
+ * segment) are where entries are stored, and an entry is reused by every later prompt that starts
+ * with it. The same cache serves the trainable layers while their weights stay fixed (the reference
+ * policy, one rollout): its owner clears it when they change. One cache serves one layer range.
  *
  * Lookup of the longest cached prefix is one pass over the ids: a rolling hash is taken at each
  * length that some entry has (few distinct lengths in practice), the key `length:hash` is looked
@@ -24,12 +26,12 @@ export const MIB = 2 ** 20;
  */
 export const DEFAULT_PREFIX_CACHE_MB = 256;
 
-/** The frozen layers' state after reading `ids`. */
+/** A layer range's state after reading `ids` (the frozen layers', or with an empty `hidden` the top layers'). */
 export interface FrozenPrefix {
   ids: Int32Array;        // [P]
-  k: Float32Array[];      // per frozen layer [P, KVD], after RoPE
-  v: Float32Array[];      // per frozen layer [P, KVD]
-  hidden: Float32Array;   // [P, C] boundary hidden states (output of the last frozen layer)
+  k: Float32Array[];      // per layer of the range [P, KVD], after RoPE
+  v: Float32Array[];      // per layer of the range [P, KVD]
+  hidden: Float32Array;   // [P, C] the range's output rows (the boundary), or [0] when not kept
 }
 
 export interface PrefixCacheStats {

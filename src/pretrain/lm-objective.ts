@@ -6,7 +6,7 @@
  * Notation: T tokens of one packed sequence, C hidden size, V vocabulary.
  *
  *   x0     = E[ids]                                   [T, C]  embedding rows
- *   h      = norm(layers(x0))                          [T, C]  (LlamaModel.trainableForward with K = L)
+ *   h      = norm(layers(x0))                          [T, C]  (LlamaModel.trainForward with K = L)
  *   logits = h W^T                                     [T, V]  W = lm_head, or E when tied
  *   loss   = mean_t ( logsumexp(logits_t) - logits_t[target_t] )   over the positions with a target
  *
@@ -14,7 +14,7 @@
  *   dlogits_t = (softmax(logits_t) - onehot(target_t)) / N          [T, V]
  *   dh  = dlogits W                                                  [T, C]
  *   dW += dlogits^T h                                                [V, C]
- *   dx0 = layers backward (LlamaModel.trainableBackward)             [T, C]
+ *   dx0 = layers backward (LlamaModel.backward)                      [T, C]
  *   dE[ids[t]] += dx0[t]           (scatter-add; with tied weights dE and dW are the same buffer)
  *
  * Reusing LlamaModel with all L layers trainable keeps one implementation of the decoder's forward
@@ -102,7 +102,7 @@ export class LanguageModelTrainer {
       x0.set(E.subarray(id * C, (id + 1) * C), t * C);
     }
     // h[T, C]: all layers and the final norm, every position out.
-    this.acts = this.model.trainableForward(x0, T, { outRows: T, ...(this.acts && { reuse: this.acts }) });
+    this.acts = this.model.trainForward(ids, x0, { outRows: T, ...(this.acts && { reuse: this.acts }) });
     const h = this.acts.hidden;
     // logits[T, V] = h W^T
     const logits = this.pool.get('logits', T * V);
@@ -138,7 +138,8 @@ export class LanguageModelTrainer {
     // dW[V, C] += dlogits^T[V, T] h[T, C]
     be.sgemm(true, false, V, C, T, 1, dlogits, V, h, C, 1, this.lmHeadGrad ?? this.embedGrad, C);
     // dx0[T, C] through the final norm and every layer
-    const dx0 = this.model.trainableBackward(this.acts, dh);
+    const dx0 = this.pool.get('dx0', T * C);
+    this.model.backward(this.acts, dh, { dInput: dx0 });
     // dE[ids[t]] += dx0[t]
     for (let t = 0; t < T; t++) {
       const id = ids[t]!;

@@ -29,6 +29,7 @@ import { createHash } from 'node:crypto';
 import type { AccountState, Observation } from '../env/types.js';
 import type { Backend } from '../kernels/backend.js';
 import { isPrefixOf, LlamaModel, type SharedPrefix, type TrainableActivations } from '../model/llama.js';
+import { MARKED_SEGMENTS, modelSegments, promptSegments, segmentEnd, type PromptSegment } from './prompt-segments.js';
 import { PrefixCache } from '../model/prefix-cache.js';
 import { ValueHead, type PolicyHead, type PolicyOutput } from '../model/heads.js';
 import type { LoadedModel } from '../model/load.js';
@@ -122,7 +123,7 @@ export interface LlmPolicyOptions {
    *    the rollout's training activations (within rolloutCacheBytes), which the first minibatch of
    *    the update takes instead of running their forward (src/rl/rollout-activations.ts);
    *  - between beginMinibatch and endMinibatch, the trainable layers run over the system turn once,
-   *    forward and backward, for all the samples (LlamaModel.sharedPrefix).
+   *    forward and backward, for all the samples (a shared prefix: LlamaModel.trainForward's `shared`).
    */
   caches?: boolean;
 }
@@ -160,10 +161,13 @@ class TokenMemo {
 export interface LlmInput {
   /** Prompt token ids [T], ending with the answer prefix. */
   ids: Int32Array;
+  /**
+   * The prompt's named segments (src/rl/prompt-segments.ts): the system turn and the day's market
+   * section where their ends were found in the tokens, then the account with the answer prefix, to T.
+   */
+  segments: readonly PromptSegment[];
   /** Frozen-layer output [T, C]. */
   boundary: Float32Array;
-  /** Token lengths of the prompt's stable prefixes (the marks that passed the check), ascending. */
-  prefixLens: number[];
 }
 
 /** What backward needs: the activations, the policy head's output and input (hp), the linear heads' input (hn). */
@@ -201,7 +205,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private inRollout = false;
   /** The rollout's training activations for the first minibatch (rolloutCache, within rolloutCacheBytes). */
   private readonly rolloutActs: RolloutActivations | undefined;
-  /** The minibatch's shared prefix (sharedPrefix), created by its first sample; `spare` keeps the memory. */
+  /** The minibatch's shared prefix (the system turn), created by its first sample; `spare` keeps the memory. */
   private inMinibatch = false;
   private shared: SharedPrefix | undefined;
   private spare: SharedPrefix | undefined;
@@ -294,8 +298,8 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     const chat = renderChatPrompt(this.tokenizer, messages, true);
     const text = chat.text + ACTION_ANSWER_PREFIX;
     this.notePrefixProblem(chat.prefixProblem);
-    // Without a system prefix no mark is used: the later marks are only valid behind it (prefixLens[0]
-    // is read as the part every prompt shares).
+    // Without a system prefix no mark is used: the later marks are only valid behind it (the system
+    // turn is the part every prompt shares).
     if (chat.prefixEnd === 0) return { messages, text, marks: [] };
     const systemEnd = chat.prefixEnd;
     const userAt = text.indexOf(rendered.user, systemEnd);
@@ -338,12 +342,13 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   /**
-   * Tokenize a prompt (ending with the answer prefix) and run the frozen layers. `marks` are character
-   * offsets of stable prefixes (see promptText); the frozen output up to each is cached and reused by
-   * later prompts that share it. A mark is used only where the tokens of the text before it are a
-   * prefix of the prompt's tokens (BPE could merge across it): checked, not assumed. With trimMarks a
-   * mark that fails is tried again before the whitespace in front of it. The first mark is the prefix
-   * every prompt shares (the system turn): when it fails, the later marks are not used either.
+   * Tokenize a prompt (ending with the answer prefix), find its segments and run the frozen layers.
+   * `marks` are the character offsets where the marked segments end (MARKED_SEGMENTS: the system turn,
+   * then the market section; see promptText); the frozen output up to each segment end is cached and
+   * reused by later prompts that share it. A mark is used only where the tokens of the text before it
+   * are a prefix of the prompt's tokens (BPE could merge across it): checked, not assumed. With
+   * trimMarks a mark that fails is tried again before the whitespace in front of it. The system turn is
+   * the prefix every prompt shares: when its mark fails, the later marks are not used either.
    */
   encodeText(text: string, marks: number[] = []): LlmInput {
     const ids = Int32Array.from(this.tokenize(text));
@@ -351,31 +356,31 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     if (ids.length > limit) {
       throw new Error(`the prompt is ${ids.length} tokens but the model takes at most ${limit} (max_position_embeddings): set a prompt budget (prompt_max_tokens / prompt_max_chars) that leaves room for the chat template`);
     }
-    const prefixLens: number[] = [];
+    if (marks.length > MARKED_SEGMENTS.length) throw new Error(`encodeText: at most ${MARKED_SEGMENTS.length} marks (${MARKED_SEGMENTS.join(', ')}), got ${marks.length}`);
     const tokensBefore = (m: number): number => {
       if (m <= 0 || m >= text.length) return 0;
       const prefix = text.slice(0, m);
       const head = this.caches ? this.markMemo.get(prefix, (x) => this.tokenize(x)) : this.tokenize(prefix);
       return head.length > 0 && head.length < ids.length && head.every((id, i) => id === ids[i]) ? head.length : 0;
     };
-    for (const [k, m] of marks.entries()) {
+    const found: number[] = [];
+    for (const m of marks) {
       let n = tokensBefore(m);
       if (n === 0 && this.caches) {
         let t = m;
         while (t > 0 && /\s/.test(text[t - 1]!)) t--;
         if (t < m) n = tokensBefore(t);
       }
-      // The first mark is the shared prefix (the system turn) that later code reads as prefixLens[0]:
-      // when it does not hold, no later mark stands in for it.
-      if (n === 0 && k === 0) break;
-      if (n > 0 && !prefixLens.includes(n)) prefixLens.push(n);
+      found.push(n);
+      if (n === 0 && found.length === 1) break; // no system turn: nothing behind it is a segment
     }
-    prefixLens.sort((a, b) => a - b);
-    this.lastPrefixLen = prefixLens[0] ?? 0;
+    const segments = promptSegments(ids.length, found);
+    this.lastPrefixLen = segmentEnd(segments, 'system') ?? 0;
     this.profiler?.count('prompts', 1);
     this.profiler?.count('prompt_tokens', ids.length);
-    const boundary = timed(this.profiler, 'frozen', () => this.model.frozenForward(ids, prefixLens.length > 0 ? { prefixLen: prefixLens } : {}));
-    return { ids, boundary, prefixLens };
+    const model = this.model;
+    const boundary = timed(this.profiler, 'frozen', () => model.forward(modelSegments(ids, segments), { to: model.frozenLayers, cache: model.prefixCache, outRows: 'all' }));
+    return { ids, segments, boundary };
   }
 
   private tokenize(text: string): number[] {
@@ -383,12 +388,13 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   }
 
   forward(input: LlmInput, needsGrad = true): PolicyStep {
-    if (!needsGrad && this.inRollout && this.rolloutActs?.wants(input.ids, input.prefixLens[0])) {
+    const S = segmentEnd(input.segments, 'system');
+    if (!needsGrad && this.inRollout && this.rolloutActs?.wants(input.ids, S)) {
       // A training forward, kept for the first minibatch (which runs with these same weights).
       const keep = this.rolloutActs;
       return timed(this.profiler, 'rollout_forward', () => {
         const rows = this.headRows(input);
-        const { acts, tokens } = keep.forward(input, input.ids, input.prefixLens[0]!, input.boundary, rows);
+        const { acts, tokens } = keep.forward(input, input.ids, S!, input.boundary, rows);
         this.profiler?.count('rollout_tokens', tokens);
         return this.rolloutHeads(this.pool(acts.hidden, rows));
       });
@@ -397,11 +403,12 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       // The parameters are fixed for the rollout: the prompt prefixes' keys/values are shared by its steps.
       const cache = this.rolloutCache;
       return timed(this.profiler, 'rollout_forward', () => {
-        const before = this.model.topTokens.computed;
+        const model = this.model, before = model.topTokens.computed;
         // Only the system turn recurs within a rollout (a day comes back in a later episode, after the
         // weights have changed): storing the market sections too would copy megabytes for nothing.
         const rows = this.headRows(input);
-        const h = this.pool(this.model.topForward(input.ids, input.boundary, cache, input.prefixLens.slice(0, 1), rows), rows);
+        const tokens = modelSegments(input.ids, input.segments, 'system');
+        const h = this.pool(model.forward(tokens, { from: model.frozenLayers, input: input.boundary, cache, outRows: rows }), rows);
         this.profiler?.count('rollout_tokens', this.model.topTokens.computed - before);
         return this.rolloutHeads(h);
       });
@@ -413,9 +420,9 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       let acts = needsGrad && this.inMinibatch ? this.rolloutActs?.take(input, this.shared) : undefined;
       if (!acts) {
         const prefix = needsGrad && this.inMinibatch && this.caches ? this.sharedFor(input) : undefined;
-        if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.S ?? 0));
+        if (needsGrad) this.profiler?.count('update_tokens', input.ids.length - (prefix?.T ?? 0));
         // One activation set is reused: PPO runs backward right after its forward (policy.ts contract).
-        acts = this.acts = this.model.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
+        acts = this.acts = this.model.trainForward(input.ids, input.boundary, { outRows: rows, ...(this.acts && { reuse: this.acts }), ...(prefix && { prefix }) });
       }
       const h = this.pool(acts.hidden, rows); // [C] what the heads read (headInput)
       if (!needsGrad && this.inRollout) this.norm?.observe(h);
@@ -438,11 +445,11 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
 
   /** The minibatch's shared prefix for this prompt: its system turn (created by the first sample that has it). */
   private sharedFor(input: LlmInput): SharedPrefix | undefined {
-    const S = input.prefixLens[0];
+    const S = segmentEnd(input.segments, 'system');
     if (S === undefined) return undefined;
     if (this.shared && !isPrefixOf(this.shared, input.ids, S)) this.flushShared(); // another system turn: finish the first
     if (!this.shared) {
-      this.shared = this.model.sharedPrefix(input.ids.subarray(0, S), input.boundary.subarray(0, S * this.C), this.spare);
+      this.shared = this.model.trainForward(input.ids.subarray(0, S), input.boundary.subarray(0, S * this.C), { shared: true, ...(this.spare && { reuse: this.spare }) });
       this.profiler?.count('update_tokens', S);
       this.spare = undefined;
     }
@@ -453,7 +460,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   private flushShared(): void {
     if (!this.shared) return;
     const shared = this.shared;
-    timed(this.profiler, 'update_backward', () => this.model.prefixBackward(shared));
+    timed(this.profiler, 'update_backward', () => this.model.backward(shared, null));
     // The rollout's shared prefix stays the rollout activations' own; a minibatch's own is recycled.
     if (!this.rolloutActs?.owns(shared)) this.spare = shared;
     this.shared = undefined;
@@ -491,7 +498,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
       dHidden = new Float32Array(rows * this.C);
       for (let r = 0; r < rows; r++) for (let c = 0; c < this.C; c++) dHidden[r * this.C + c] = dh[c]! / rows;
     }
-    this.model.trainableBackward(acts, dHidden);
+    this.model.backward(acts, dHidden);
   }
 
   params(): Param[] {
@@ -533,11 +540,11 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     if (this.refCache) {
       const cache = this.refCache;
       return timed(this.profiler, 'reference', () => {
-        const before = this.reference.topTokens.computed;
+        const ref = this.reference, before = ref.topTokens.computed;
         const rows = this.headRows(input);
         // Pooling reads the rows after the system turn, so only the system turn's keys/values may come from the cache.
-        const marks = this.headInput === 'mean' ? input.prefixLens.slice(0, 1) : input.prefixLens;
-        const h = this.pool(this.reference.topForward(input.ids, input.boundary, cache, marks, rows), rows);
+        const tokens = modelSegments(input.ids, input.segments, this.headInput === 'mean' ? 'system' : undefined);
+        const h = this.pool(ref.forward(tokens, { from: ref.frozenLayers, input: input.boundary, cache, outRows: rows }), rows);
         this.profiler?.count('reference_tokens', this.reference.topTokens.computed - before);
         return this.refHead.forward(this.headKind === 'linear' ? this.normed(h) : h).logProbs;
       });
@@ -545,7 +552,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
     this.profiler?.count('reference_tokens', input.ids.length);
     return timed(this.profiler, 'reference', () => {
       const rows = this.headRows(input);
-      this.refActs = this.reference.trainableForward(input.boundary, input.ids.length, { outRows: rows, ...(this.refActs && { reuse: this.refActs }) });
+      this.refActs = this.reference.trainForward(input.ids, input.boundary, { outRows: rows, ...(this.refActs && { reuse: this.refActs }) });
       const h = this.pool(this.refActs.hidden, rows);
       return this.refHead.forward(this.headKind === 'linear' ? this.normed(h) : h).logProbs;
     });
@@ -564,7 +571,7 @@ export class LlmPolicy implements ActorCritic<LlmInput> {
   /** How many final positions the heads read: 1 (last), or every position after the system turn (mean). */
   private headRows(input: LlmInput): number {
     if (this.headInput === 'last') return 1;
-    return input.ids.length - (input.prefixLens[0] ?? 0);
+    return input.ids.length - (segmentEnd(input.segments, 'system') ?? 0);
   }
 
   /** h[C] = the mean of hidden rows [rows, C] (float64 sums); the row itself when rows = 1. */

@@ -16,7 +16,9 @@
  *    sample, plus the growth of reused pools to the longest prompt they held;
  *  - the attention probabilities and the SwiGLU outputs, the largest activations ([H, rows, T] and
  *    [rows, F] per layer) and cheap to compute again, are not kept: K pools are LENT to every kept
- *    forward in turn, and `take` computes them again (bit-identical) just before the sample's backward;
+ *    forward in turn, and the sample's backward (LlamaModel.backward) computes them again
+ *    (bit-identical) first, so no caller can forget it. Only kept forwards borrow these pools, and
+ *    they all run in the rollout, before any backward;
  *  - the rollout's shared prefix (the system turn through the trainable layers) is owned here; the
  *    first minibatch borrows it as its own shared prefix and takes its backward once.
  *
@@ -35,8 +37,8 @@ type State = 'closed' | 'collecting' | 'ready' | 'in-use';
 
 export class RolloutActivations {
   private readonly kept = new Map<SampleKey, TrainableActivations>();
-  /** Pools of samples taken by the minibatch: theirs until it ends (their backwards read them). */
-  private readonly taken: BufferPool[][] = [];
+  /** Samples taken by the minibatch: their pools are theirs until it ends (their backwards read them). */
+  private readonly taken: TrainableActivations[] = [];
   private readonly free: BufferPool[][] = [];
   /** Lent to every kept forward for its attention probabilities and SwiGLU outputs (one pool per trainable layer). */
   private readonly lent: BufferPool[];
@@ -83,13 +85,13 @@ export class RolloutActivations {
     const C = this.model.dims.C;
     let tokens = ids.length - S;
     if (!this.sharedPrefix) {
-      this.sharedPrefix = this.model.sharedPrefix(ids.subarray(0, S), boundary.subarray(0, S * C), this.spare);
+      this.sharedPrefix = this.model.trainForward(ids.subarray(0, S), boundary.subarray(0, S * C), { shared: true, ...(this.spare && { reuse: this.spare }) });
       this.spare = undefined;
       tokens += S;
     }
     // Exact sizes: the budget counts what the pools hold, and a reused pool grows only to the sample it holds.
     const pools = this.free.pop() ?? Array.from({ length: this.model.K + 1 }, () => new BufferPool(1));
-    const acts = this.model.trainableForward(boundary, ids.length, { outRows, pools, lent: this.lent, prefix: this.sharedPrefix });
+    const acts = this.model.trainForward(ids, boundary, { outRows, pools, lent: this.lent, prefix: this.sharedPrefix });
     this.kept.set(key, acts);
     this.bytesHeld += pools.reduce((n, p) => n + p.bytes(), 0);
     this.counts.kept++;
@@ -111,7 +113,7 @@ export class RolloutActivations {
   }
 
   /**
-   * The kept activations of `key`, ready for their backward (lent buffers restored), or undefined.
+   * The kept activations of `key` (their backward computes the lent buffers again), or undefined.
    * `current` is the borrower's shared prefix now: kept activations run after the rollout's, so they
    * are handed out only while it is the one whose backward is pending (otherwise their key/value
    * gradients would go to a prefix already taken back). Each is taken once; its memory stays its own
@@ -122,8 +124,7 @@ export class RolloutActivations {
     const acts = this.kept.get(key);
     if (!acts) return undefined;
     this.kept.delete(key);
-    this.model.lentAgain(acts);
-    this.taken.push(acts.pools);
+    this.taken.push(acts);
     this.counts.taken++;
     return acts;
   }
@@ -139,8 +140,11 @@ export class RolloutActivations {
   }
 
   private release(): void {
-    for (const acts of this.kept.values()) this.free.push(acts.pools);
-    this.free.push(...this.taken.splice(0));
+    // Their memory goes back to the free list: marked released, they can no longer run a backward.
+    for (const acts of [...this.kept.values(), ...this.taken.splice(0)]) {
+      acts.released = true;
+      this.free.push(acts.pools);
+    }
     this.kept.clear();
     this.bytesHeld = 0;
     if (this.sharedPrefix) this.spare = this.sharedPrefix;
