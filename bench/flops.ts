@@ -9,6 +9,7 @@
  *
  *   sgemm M x N x K          2 M N K
  *   sgemv M x N              2 M N
+ *   gemmPacked M x N x K     2 M N K
  *   attention forward        2 products of H heads: 4 H D * (keys seen by each query, summed)
  *   attention backward       4 products: 8 H D * (the same sum)
  */
@@ -44,6 +45,11 @@ export function countFlops(inner: Backend, phase: () => string | undefined): Flo
     sgemv(trans, M, N, alpha, A, lda, x, beta, y) {
       add(2 * M * N);
       inner.sgemv(trans, M, N, alpha, A, lda, x, beta, y);
+    },
+    packWeights: (W, N, K) => inner.packWeights(W, N, K),
+    gemmPacked(M, A, lda, W, C, ldc) {
+      add(2 * M * W.N * W.K);
+      inner.gemmPacked(M, A, lda, W, C, ldc);
     },
     rmsnormForward: (...a) => inner.rmsnormForward(...a),
     rmsnormBackward: (...a) => inner.rmsnormBackward(...a),

@@ -122,6 +122,37 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// packWeights(W, N, K, out): out needs packedSize(N, K) entries.
+Napi::Value PackedSize(const Napi::CallbackInfo& info) {
+  Args a{info, "packedSize"};
+  a.count(2);
+  int N = a.dim(0, "N"), K = a.dim(1, "K");
+  return Napi::Number::New(info.Env(), (double)fk::packed_size(N, K));
+}
+
+Napi::Value PackWeights(const Napi::CallbackInfo& info) {
+  Args a{info, "packWeights"};
+  a.count(4);
+  int N = a.dim(1, "N"), K = a.dim(2, "K");
+  const float* W = a.array(0, "W", (double)N * K);
+  float* out = a.array(3, "out", (double)fk::packed_size(N, K));
+  fk::pack_weights(out, W, N, K);
+  return info.Env().Undefined();
+}
+
+// gemmPacked(M, N, K, A, lda, Wp, C, ldc): C = A W^T with W packed by packWeights.
+Napi::Value GemmPacked(const Napi::CallbackInfo& info) {
+  Args a{info, "gemmPacked"};
+  a.count(8);
+  int M = a.dim(0, "M"), N = a.dim(1, "N"), K = a.dim(2, "K");
+  int lda = a.dim(4, "lda"), ldc = a.dim(7, "ldc");
+  const float* A = a.array(3, "A", a.span("A", M, K, lda));
+  const float* Wp = a.array(5, "Wp", (double)fk::packed_size(N, K));
+  float* C = a.array(6, "C", a.span("C", M, N, ldc));
+  fk::gemm_packed(M, N, K, A, lda, Wp, C, ldc);
+  return info.Env().Undefined();
+}
+
 // sgemv(trans, M, N, alpha, A, lda, x, beta, y)
 Napi::Value Sgemv(const Napi::CallbackInfo& info) {
   Args a{info, "sgemv"};
@@ -264,6 +295,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("sgemm", Napi::Function::New(env, Sgemm));
   exports.Set("sgemv", Napi::Function::New(env, Sgemv));
+  exports.Set("packedSize", Napi::Function::New(env, PackedSize));
+  exports.Set("packWeights", Napi::Function::New(env, PackWeights));
+  exports.Set("gemmPacked", Napi::Function::New(env, GemmPacked));
   exports.Set("rmsnormForward", Napi::Function::New(env, RmsnormForward));
   exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward));
   exports.Set("rope", Napi::Function::New(env, Rope));

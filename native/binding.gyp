@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "flag_kernels",
-      "sources": ["binding.cc", "kernels.cc"],
+      "sources": ["binding.cc", "kernels.cc", "pool.cc", "packed.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "/usr/include/openblas"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -7,12 +7,11 @@
 // kernels are a small share of a layer's time. Attention splits its own work over plain threads
 // while OpenBLAS is held at one thread (run_items). Sums run in double where it costs little.
 #include "kernels.h"
+#include "pool.h"
 
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -62,6 +61,7 @@ __attribute__((always_inline)) static inline float fast_exp(float x) {
 void set_threads(int n) {
   g_threads = n;
   openblas_set_num_threads(n);
+  pool_set_workers(n - 1);
 }
 
 int get_threads() { return g_threads; }
@@ -174,27 +174,12 @@ static const int kRowBlock = 64;
 // Attention's products are many small ones (64-wide heads, one row block at a time), which a
 // multi-threaded BLAS splits badly (measured slower on 2 threads than on 1). So attention splits its
 // own work instead: independent items (a head and a row block forward, a head backward) are dealt
-// to g_threads threads, each running single-threaded BLAS calls. Every item computes exactly what it
-// would alone, in the same order, so results do not depend on the number of threads.
+// to the thread pool (pool.h), each running single-threaded BLAS calls. Every item computes exactly
+// what it would alone, in the same order, so results do not depend on the number of threads.
 template <typename F>
 static void run_items(int n, F item) {
-  const int workers = std::min(g_threads, n);
-  if (workers <= 1) {
-    openblas_set_num_threads(1);
-    for (int i = 0; i < n; i++) item(i);
-    openblas_set_num_threads(g_threads);
-    return;
-  }
   openblas_set_num_threads(1);
-  std::atomic<int> next{0};
-  auto loop = [&] {
-    for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) item(i);
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(workers - 1);
-  for (int w = 1; w < workers; w++) pool.emplace_back(loop);
-  loop();
-  for (auto& t : pool) t.join();
+  parallel_items(n, item);
   openblas_set_num_threads(g_threads);
 }
 

@@ -37,6 +37,13 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 void swiglu_forward(float* out, const float* gate, const float* up, int n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int n);
 
+// Products with a weight matrix packed once (packed.cc). pack_weights writes W[N,K] into
+// packed_size(N, K) floats; gemm_packed overwrites C[M,N] = A[M,K] W^T, every element one chain of
+// fused multiply-adds over k in order (independent of M, of the other rows and of the threads).
+int64_t packed_size(int N, int K);
+void pack_weights(float* out, const float* W, int N, int K);
+void gemm_packed(int M, int N, int K, const float* A, int lda, const float* Wp, float* C, int ldc);
+
 // y += alpha x.
 void axpy(int n, float alpha, const float* x, float* y);
 

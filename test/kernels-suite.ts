@@ -71,6 +71,55 @@ export function defineBackendTests(label: string, getB: () => Backend, skip: str
       }
     });
 
+    test('gemmPacked matches the float64 product A W^T over panel edges, with strides and offset views', () => {
+      const b = getB();
+      const rng = new Rng(31);
+      // N around the native panel width (16), M around its 6-row tiles, K = 0 included.
+      for (const [M, N, K] of [[1, 1, 1], [5, 16, 9], [7, 17, 3], [13, 33, 20], [6, 15, 0], [12, 48, 64]] as const) {
+        const W = randn(rng, N * K);
+        const Wp = b.packWeights(W, N, K);
+        assert.equal(Wp.N, N);
+        assert.equal(Wp.K, K);
+        const lda = K + 3, ldc = N + 2;
+        const A = guarded(randn(rng, Math.max(0, (M - 1) * lda + K)), 2);
+        const C0 = new Float32Array((M - 1) * ldc + N).fill(NaN); // overwritten, never read
+        const C = guarded(C0, 3);
+        b.gemmPacked(M, A.view, lda, Wp, C.view, ldc);
+        const expected = refGemm(false, true, M, N, K, 1, A.view, lda, W, K, 0, new Float32Array(C0.length), ldc);
+        for (let i = 0; i < M; i++) {
+          assertClose(C.view.subarray(i * ldc, i * ldc + N), expected.subarray(i * ldc, i * ldc + N), FWD.rtol, FWD.atol, `gemmPacked ${M}x${N}x${K} row ${i}`);
+          if (i < M - 1) for (let j = N; j < ldc; j++) assert.ok(Number.isNaN(C.view[i * ldc + j]), `gemmPacked ${M}x${N}x${K} wrote row ${i}'s padding`);
+        }
+        assertGuards(C, 'gemmPacked C');
+      }
+    });
+
+    test('gemmPacked: a row\'s result depends on that row only (not M, the rows beside it, or the threads)', () => {
+      const b = getB();
+      const prev = b.getThreads();
+      const rng = new Rng(32);
+      // K large enough that the native kernel splits the 70 rows into several cache blocks.
+      const M = 70, N = 37, K = 4100;
+      const A = randn(rng, M * K), Wp = b.packWeights(randn(rng, N * K), N, K);
+      const whole = new Float32Array(M * N);
+      try {
+        b.setThreads(2);
+        b.gemmPacked(M, A, K, Wp, whole, N);
+        b.setThreads(1);
+        const one = new Float32Array(M * N);
+        b.gemmPacked(M, A, K, Wp, one, N);
+        assert.deepEqual(one, whole, 'one thread against two');
+        b.setThreads(2);
+        for (const [from, to] of [[0, 1], [3, 4], [0, 5], [5, 70], [31, 44], [69, 70]] as const) {
+          const part = new Float32Array((to - from) * N);
+          b.gemmPacked(to - from, A.subarray(from * K), K, Wp, part, N);
+          assert.deepEqual(part, whole.subarray(from * N, to * N), `rows ${from}..${to} alone`);
+        }
+      } finally {
+        b.setThreads(prev);
+      }
+    });
+
     test('rmsnorm forward matches float64 and its backward matches finite differences', () => {
       const b = getB();
       const rng = new Rng(13);
@@ -292,6 +341,13 @@ export function defineBackendTests(label: string, getB: () => Backend, skip: str
       assert.throws(() => b.swigluForward(a, a, new Float32Array(5), 6), err(/swigluForward: up has 5 entries, expected at least 6/));
       assert.throws(() => b.swigluBackward(a, a, a, new Float32Array(5), a, 6), err(/swigluBackward: gate has 5 entries, expected at least 6/));
       assert.throws(() => b.axpy(7, 1, a, a), err(/axpy: x has 6 entries, expected at least 7/));
+      const Wp = b.packWeights(a, 3, 2);
+      assert.throws(() => b.packWeights(a, 4, 2), err(/packWeights: W has 6 entries, expected at least 8/));
+      assert.throws(() => b.gemmPacked(2, new Float32Array(3), 2, Wp, a, 3), err(/gemmPacked: A has 3 entries, expected at least 4/));
+      assert.throws(() => b.gemmPacked(2, a, 2, Wp, new Float32Array(5), 3), err(/gemmPacked: C has 5 entries, expected at least 6/));
+      assert.throws(() => b.gemmPacked(2, a, 1, Wp, a, 3), err(/gemmPacked: row stride of A is 1, expected at least 2/));
+      const other = { ...Wp, backend: b.name === 'native' ? 'typescript' as const : 'native' as const };
+      assert.throws(() => b.gemmPacked(2, a, 2, other, a, 3), err(/gemmPacked: weights packed by the (native|typescript) backend, used with/));
       assert.throws(() => b.setThreads(0), err(/setThreads: n must be a positive integer/));
     });
 

@@ -7,6 +7,20 @@
  * Shapes are given as [rows, cols]. "Backward" kernels ACCUMULATE (+=) into weight gradients and
  * OVERWRITE input gradients unless the doc says otherwise.
  */
+/** A weight matrix prepared by one backend's packWeights (its layout is that backend's own). */
+export interface PackedWeights {
+  readonly backend: 'native' | 'typescript';
+  /** Output columns (W's rows) and inputs (W's columns). */
+  readonly N: number;
+  readonly K: number;
+  readonly data: Float32Array;
+}
+
+/** Throws unless `W` was packed by the backend `name`. */
+export function checkPacked(kernel: string, name: 'native' | 'typescript', W: PackedWeights): void {
+  if (W.backend !== name) throw new TypeError(`${kernel}: weights packed by the ${W.backend} backend, used with ${name}`);
+}
+
 export interface Backend {
   readonly name: 'native' | 'typescript';
   /** Threads used by BLAS and the fused kernels. */
@@ -61,6 +75,19 @@ export interface Backend {
   /** dgate, dup (overwritten) from dout. */
   swigluBackward(dgate: Float32Array, dup: Float32Array, dout: Float32Array, gate: Float32Array,
     up: Float32Array, n: number): void;
+
+  /**
+   * W [N, K] (row-major, as HF stores a linear layer's weight) prepared for repeated products
+   * gemmPacked: the native backend copies it into its packed layout once (W is not read again); the
+   * TypeScript backend keeps a reference to W. For weights that never change (the frozen layers').
+   */
+  packWeights(W: Float32Array, N: number, K: number): PackedWeights;
+  /**
+   * C[M, N] = A[M, K] W^T (overwritten; lda/ldc row strides). Every element is one chain of
+   * multiply-adds over k = 0..K-1 in order, so a row's result depends on that row of A and on W only:
+   * not on M, the rows beside it or the threads (unlike sgemm, whose blocking depends on the shapes).
+   */
+  gemmPacked(M: number, A: Float32Array, lda: number, W: PackedWeights, C: Float32Array, ldc: number): void;
 
   /** y += alpha * x over n entries. */
   axpy(n: number, alpha: number, x: Float32Array, y: Float32Array): void;

@@ -9,10 +9,14 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Backend } from './backend.js';
+import { checkPacked, type Backend, type PackedWeights } from './backend.js';
 
 /** What the compiled addon exports: the Backend kernels as plain functions, plus thread control. */
-export interface NativeAddon extends Omit<Backend, 'name'> {
+export interface NativeAddon extends Omit<Backend, 'name' | 'packWeights' | 'gemmPacked'> {
+  /** Floats of W [N, K] in the packed layout. */
+  packedSize(N: number, K: number): number;
+  packWeights(W: Float32Array, N: number, K: number, out: Float32Array): void;
+  gemmPacked(M: number, N: number, K: number, A: Float32Array, lda: number, Wp: Float32Array, C: Float32Array, ldc: number): void;
   /** BLAS build and threading description, e.g. "OpenBLAS 0.3.21 ... (threads 2)". */
   info(): string;
 }
@@ -75,6 +79,15 @@ export class NativeBackend implements Backend {
   sgemv(trans: boolean, M: number, N: number, alpha: number, A: Float32Array, lda: number,
     x: Float32Array, beta: number, y: Float32Array): void {
     this.addon.sgemv(trans, M, N, alpha, A, lda, x, beta, y);
+  }
+  packWeights(W: Float32Array, N: number, K: number): PackedWeights {
+    const data = new Float32Array(this.addon.packedSize(N, K));
+    this.addon.packWeights(W, N, K, data);
+    return { backend: this.name, N, K, data };
+  }
+  gemmPacked(M: number, A: Float32Array, lda: number, W: PackedWeights, C: Float32Array, ldc: number): void {
+    checkPacked('gemmPacked', this.name, W);
+    this.addon.gemmPacked(M, W.N, W.K, A, lda, W.data, C, ldc);
   }
   rmsnormForward(out: Float32Array, rstd: Float32Array, x: Float32Array, w: Float32Array,
     T: number, C: number, eps: number): void {

@@ -3,7 +3,7 @@
  * It is the correctness reference for the native addon and the fallback where the addon is absent.
  * Single-threaded: setThreads is accepted (and remembered) but does not change anything.
  */
-import type { Backend } from './backend.js';
+import { checkPacked, type Backend, type PackedWeights } from './backend.js';
 import { checkArray, checkAttentionDims, checkDim, checkScalar, matrixSpan } from './checks.js';
 
 export class TypeScriptBackend implements Backend {
@@ -60,6 +60,30 @@ export class TypeScriptBackend implements Backend {
       // beta = 0 overwrites C without reading it (BLAS semantics: NaN in C is ignored).
       if (beta === 0) for (let j = 0; j < N; j++) C[c + j] = alpha * acc[j];
       else for (let j = 0; j < N; j++) C[c + j] = alpha * acc[j] + beta * C[c + j];
+    }
+  }
+
+  packWeights(W: Float32Array, N: number, K: number): PackedWeights {
+    const k = 'packWeights';
+    checkDim(k, 'N', N); checkDim(k, 'K', K);
+    checkArray(k, 'W', W, N * K);
+    return { backend: this.name, N, K, data: W };
+  }
+
+  // C[M,N] = A[M,K] W^T, each element summed over k in order
+  gemmPacked(M: number, A: Float32Array, lda: number, W: PackedWeights, C: Float32Array, ldc: number): void {
+    const k = 'gemmPacked';
+    checkPacked(k, this.name, W);
+    const { N, K, data } = W;
+    checkDim(k, 'M', M);
+    checkArray(k, 'A', A, matrixSpan(k, 'A', M, K, lda));
+    checkArray(k, 'C', C, matrixSpan(k, 'C', M, N, ldc));
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let p = 0; p < K; p++) s += A[i * lda + p] * data[j * K + p];
+        C[i * ldc + j] = s;
+      }
     }
   }
 

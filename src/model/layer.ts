@@ -33,7 +33,7 @@
  * adapters the base weights are frozen: the backward then skips their gradients (g = null) and
  * accumulates the adapters' instead.
  */
-import type { Backend } from '../kernels/backend.js';
+import type { Backend, PackedWeights } from '../kernels/backend.js';
 import type { LayerWeights } from './weights.js';
 import type { BufferPool } from './buffers.js';
 import type { RopeTables } from './rope.js';
@@ -122,10 +122,18 @@ export function layerActs(pool: BufferPool, d: Dims, T: number, n: number, past:
 // ---------------------------------------------------------------------------------------------
 // Linear layer without bias, W stored [O, I] as in HF.
 
-/** out[T, O] = x[T, I] W^T */
+/**
+ * A frozen layer's matrices packed once for Backend.gemmPacked: its products then run near the FMA
+ * rate at the few rows of a step's new tokens (sgemm packs W again at every call), and each row's
+ * result is the same whatever rows it runs with.
+ */
+export type PackedLayer = Record<'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down', PackedWeights>;
+
+/** out[T, O] = x[T, I] W^T (with `packed`, W's packed copy does the product) */
 export function linearForward(be: Backend, out: Float32Array, x: Float32Array, W: Float32Array,
-  T: number, I: number, O: number): void {
-  if (T === 1) be.sgemv(false, O, I, 1, W, I, x, 0, out);
+  T: number, I: number, O: number, packed?: PackedWeights): void {
+  if (packed) be.gemmPacked(T, x, I, packed, out, O);
+  else if (T === 1) be.sgemv(false, O, I, 1, W, I, x, 0, out);
   else be.sgemm(false, true, T, O, I, 1, x, I, W, I, 0, out, O);
 }
 
@@ -200,7 +208,9 @@ export function layerLentAgain(be: Backend, d: Dims, a: LayerActs): void {
   be.swigluForward(a.h, a.gate, a.up, a.n * d.F);
 }
 
-export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs, rope: RopeTables, lora?: LayerLora): void {
+/** `packed`: the layer's matrices packed for gemmPacked (frozen layers without adapters; LlamaModel decides). */
+export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs, rope: RopeTables, lora?: LayerLora,
+  packed?: PackedLayer): void {
   const { C, F, H, KVH, D, eps } = d;
   const { T, n, past } = a;
   const HD = H * D, KVD = KVH * D;
@@ -219,37 +229,37 @@ export function layerForward(be: Backend, d: Dims, w: LayerWeights, a: LayerActs
   // With q/k norms the projections land in kRaw/qRaw (kept for the backward) and the per-head norm
   // writes the keys/queries that RoPE then rotates; the KV cache holds keys after both.
   const kProj = w.kNorm ? a.kRaw! : kNew;
-  linearForward(be, kProj, a.xn1, w.k, T, C, KVD);
+  linearForward(be, kProj, a.xn1, w.k, T, C, KVD, packed?.k);
   if (w.kBias) biasForward(be, kProj, w.kBias, T, KVD);
   adapt('k', kProj, a.xn1, T, C, KVD);
   if (w.kNorm) be.rmsnormForward(kNew, a.kRstd!, kProj, w.kNorm, T * KVH, D, eps);
-  linearForward(be, vNew, a.xn1, w.v, T, C, KVD);
+  linearForward(be, vNew, a.xn1, w.v, T, C, KVD, packed?.v);
   if (w.vBias) biasForward(be, vNew, w.vBias, T, KVD);
   adapt('v', vNew, a.xn1, T, C, KVD);
   be.rope(kNew, rope.cos, rope.sin, T, KVH, D, past, false);
   const qProj = w.qNorm ? a.qRaw! : a.q;
   const xq = a.xn1.subarray(q0 * C);
-  linearForward(be, qProj, xq, w.q, n, C, HD);
+  linearForward(be, qProj, xq, w.q, n, C, HD, packed?.q);
   if (w.qBias) biasForward(be, qProj, w.qBias, n, HD);
   adapt('q', qProj, xq, n, C, HD);
   if (w.qNorm) be.rmsnormForward(a.q, a.qRstd!, qProj, w.qNorm, n * H, D, eps);
   be.rope(a.q, rope.cos, rope.sin, n, H, D, past + q0, false);
   be.attentionForward(a.att, a.probs, a.q, a.kAll, a.vAll, n, past + q0, H, KVH, D);
-  linearForward(be, a.xmid, a.att, w.o, n, HD, C);
+  linearForward(be, a.xmid, a.att, w.o, n, HD, C, packed?.o);
   if (w.oBias) biasForward(be, a.xmid, w.oBias, n, C);
   adapt('o', a.xmid, a.att, n, HD, C);
   be.axpy(n * C, 1, a.x.subarray(q0 * C), a.xmid); // residual
 
   // MLP block.
   be.rmsnormForward(a.xn2, a.rstd2, a.xmid, w.postNorm, n, C, eps);
-  linearForward(be, a.gate, a.xn2, w.gate, n, C, F);
+  linearForward(be, a.gate, a.xn2, w.gate, n, C, F, packed?.gate);
   if (w.gateBias) biasForward(be, a.gate, w.gateBias, n, F);
   adapt('gate', a.gate, a.xn2, n, C, F);
-  linearForward(be, a.up, a.xn2, w.up, n, C, F);
+  linearForward(be, a.up, a.xn2, w.up, n, C, F, packed?.up);
   if (w.upBias) biasForward(be, a.up, w.upBias, n, F);
   adapt('up', a.up, a.xn2, n, C, F);
   be.swigluForward(a.h, a.gate, a.up, n * F);
-  linearForward(be, a.y, a.h, w.down, n, F, C);
+  linearForward(be, a.y, a.h, w.down, n, F, C, packed?.down);
   if (w.downBias) biasForward(be, a.y, w.downBias, n, C);
   adapt('down', a.y, a.h, n, F, C);
   be.axpy(n * C, 1, a.xmid, a.y); // residual

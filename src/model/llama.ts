@@ -31,14 +31,14 @@
  * produced for chosen vocabulary rows (e.g. the three action tokens) unless the full distribution
  * is asked for.
  */
-import type { Backend } from '../kernels/backend.js';
+import type { Backend, PackedWeights } from '../kernels/backend.js';
 import type { LlamaConfig } from './config.js';
 import { LAYER_TENSOR_KIND, LAYER_TENSOR_NAMES, layerKeys, layerShapes, type LayerKey, type LayerWeights, type LlamaWeights } from './weights.js';
 import { Bf16Scratch, rowsAsFloat32, storedBytes, type FrozenDtype, type StoredTensor } from './bf16.js';
 import { BufferPool } from './buffers.js';
 import { KVCache } from './kv-cache.js';
 import { RopeTables } from './rope.js';
-import { layerActs, layerBackward, layerLentAgain, layerForward, type Dims, type KvGrads, type LayerActs } from './layer.js';
+import { layerActs, layerBackward, layerLentAgain, layerForward, type Dims, type KvGrads, type LayerActs, type PackedLayer } from './layer.js';
 import { TokenSegments } from './segments.js';
 import { DEFAULT_PREFIX_CACHE_MB, MIB, PrefixCache } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
@@ -68,7 +68,18 @@ export interface LlamaModelOptions {
    * layers below the top K, so K = L - (lowest adapted layer) lets it reach furthest.
    */
   lora?: LoraAdapter;
+  /**
+   * Run the frozen layers' products on their matrices packed once (Backend.gemmPacked; float32
+   * layers without adapters), default true: faster at the few new rows of a cached prompt, and each
+   * row's result independent of the rows it runs with. The packed copies take the frozen matrices'
+   * size again, shared by every model over the same weight arrays. false: sgemm on the matrices as
+   * stored (the benchmark's comparison).
+   */
+  packFrozen?: boolean;
 }
+
+/** Packed copies of frozen float32 matrices (LlamaModelOptions.packFrozen), shared by every model over the same arrays. */
+const PACKED = new WeakMap<Float32Array, PackedWeights>();
 
 /** Gradients of the trainable parameters, shaped like them. */
 export interface TrainableGrads {
@@ -268,6 +279,7 @@ export class LlamaModel {
   readonly lora: LoraAdapter | null;
   /** Per layer: every tensor is float32 (no expansion needed). */
   private readonly float32Layer: boolean[];
+  private readonly packFrozen: boolean;
 
   private gradsBuf: TrainableGrads | null = null;
   private readonly pool = new BufferPool();      // inference work buffers
@@ -286,6 +298,7 @@ export class LlamaModel {
     this.K = K;
     this.frozenLayers = this.L - K;
     this.lora = opts.lora ?? null;
+    this.packFrozen = opts.packFrozen ?? true;
     this.float32Layer = weights.layers.map((lw) => layerKeys(config).every((key) => lw[key] instanceof Float32Array));
     if (!this.lora) {
       const packed = this.float32Layer.findIndex((f32, l) => l >= this.frozenLayers && !f32);
@@ -480,7 +493,7 @@ export class LlamaModel {
       const y = this.pool.get((l - lo) % 2 === 0 ? 'resA' : 'resB', n * C);
       const lora = this.loraOf(l);
       const a = layerActs(this.pool, this.dims, T, n, past, x, cache.k[l - lo]!, cache.v[l - lo]!, y, lora);
-      layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora);
+      layerForward(this.backend, this.dims, this.layerWeights(l), a, this.rope, lora, this.packedLayer(l));
       x = y;
     }
     cache.length = past + T;
@@ -672,7 +685,7 @@ export class LlamaModel {
    * adapters are copied and every base weight is shared.
    */
   snapshot(): LlamaModel {
-    const opts = { trainableLayers: this.K, prefixCache: this.prefixCache };
+    const opts = { trainableLayers: this.K, prefixCache: this.prefixCache, packFrozen: this.packFrozen };
     if (this.lora) return new LlamaModel(this.config, this.weights, this.backend, { ...opts, lora: copyLora(this.lora) });
     const w = this.weights;
     const layers = w.layers.map((lw, l) => {
@@ -697,6 +710,22 @@ export class LlamaModel {
       if (LAYER_TENSOR_KIND[key] === 'linear') (out as unknown as Record<LayerKey, Float32Array>)[key] = SCRATCH.get(key, lw[key]!);
     }
     return out;
+  }
+
+  /** Layer l's matrices packed for gemmPacked when it is frozen, float32 and without adapters (packFrozen), else undefined. */
+  private packedLayer(l: number): PackedLayer | undefined {
+    if (!this.packFrozen || l >= this.frozenLayers || !this.float32Layer[l] || this.lora?.layers.has(l)) return undefined;
+    const w = this.weights.layers[l] as LayerWeights;
+    const { C, F, H, KVH, D } = this.dims;
+    const pack = (W: Float32Array, N: number, K: number): PackedWeights => {
+      let p = PACKED.get(W);
+      if (p === undefined || p.backend !== this.backend.name) PACKED.set(W, p = this.backend.packWeights(W, N, K));
+      return p;
+    };
+    return {
+      q: pack(w.q, H * D, C), k: pack(w.k, KVH * D, C), v: pack(w.v, KVH * D, C), o: pack(w.o, C, H * D),
+      gate: pack(w.gate, F, C), up: pack(w.up, F, C), down: pack(w.down, C, F),
+    };
   }
 
   /** Bytes the model's weights take as stored (float32, or bf16 where so stored). */

@@ -1,0 +1,130 @@
+// Products with weights packed once: C[M,N] = A[M,K] W^T for a W[N,K] that never changes (the frozen
+// layers' projections). OpenBLAS packs W again at every call, which at the few rows of a step's new
+// tokens costs as much as the product; packed once, the product streams W from memory and runs near
+// the FMA units' rate.
+//
+// Layout: W's rows in panels of 16 (16 output columns), each panel [K][16] (k-major), the last one
+// padded with zero rows. Every output element is ONE chain of fused multiply-adds over k = 0..K-1,
+// from 0: its value depends on its row of A and its row of W only, never on M, the rows beside it,
+// the blocking or the threads. The AVX2 path and the portable one (std::fma) give the same bits.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels.h"
+#include "pool.h"
+
+namespace fk {
+namespace {
+
+constexpr int kPanel = 16;  // output columns per panel (two 8-wide vectors)
+constexpr int kRows = 6;    // rows of A per micro-tile: 12 accumulators + 2 weights + 1 broadcast
+
+// C rows [R, cols] (cols <= 16) = A rows [R, K] (stride lda) x panel [K][16].
+template <int R>
+__attribute__((target("avx2,fma"), always_inline)) inline void tile_avx2(const float* A, int lda, const float* P,
+                                                                         int K, float* C, int ldc, int cols) {
+  __m256 c0[R], c1[R];
+  for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int k = 0; k < K; k++) {
+    const __m256 w0 = _mm256_loadu_ps(P + (int64_t)k * kPanel), w1 = _mm256_loadu_ps(P + (int64_t)k * kPanel + 8);
+    for (int i = 0; i < R; i++) {
+      const __m256 a = _mm256_broadcast_ss(A + (int64_t)i * lda + k);
+      c0[i] = _mm256_fmadd_ps(a, w0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(a, w1, c1[i]);
+    }
+  }
+  for (int i = 0; i < R; i++) {
+    float* c = C + (int64_t)i * ldc;
+    if (cols == kPanel) {
+      _mm256_storeu_ps(c, c0[i]);
+      _mm256_storeu_ps(c + 8, c1[i]);
+    } else {
+      alignas(32) float t[kPanel];
+      _mm256_store_ps(t, c0[i]);
+      _mm256_store_ps(t + 8, c1[i]);
+      std::memcpy(c, t, sizeof(float) * cols);
+    }
+  }
+}
+
+// One panel over rows [m0, m1) of A.
+__attribute__((target("avx2,fma"))) void panel_avx2(const float* A, int lda, const float* P, int K, float* C,
+                                                    int ldc, int cols, int m0, int m1) {
+  int i = m0;
+  for (; i + kRows <= m1; i += kRows) tile_avx2<kRows>(A + (int64_t)i * lda, lda, P, K, C + (int64_t)i * ldc, ldc, cols);
+  const float* a = A + (int64_t)i * lda;
+  float* c = C + (int64_t)i * ldc;
+  switch (m1 - i) {
+    case 5: tile_avx2<5>(a, lda, P, K, c, ldc, cols); break;
+    case 4: tile_avx2<4>(a, lda, P, K, c, ldc, cols); break;
+    case 3: tile_avx2<3>(a, lda, P, K, c, ldc, cols); break;
+    case 2: tile_avx2<2>(a, lda, P, K, c, ldc, cols); break;
+    case 1: tile_avx2<1>(a, lda, P, K, c, ldc, cols); break;
+    default: break;
+  }
+}
+
+// The same chains without vectors (std::fma: the same roundings as the FMA instructions).
+void panel_portable(const float* A, int lda, const float* P, int K, float* C, int ldc, int cols, int m0, int m1) {
+  for (int i = m0; i < m1; i++) {
+    float acc[kPanel] = {};
+    const float* a = A + (int64_t)i * lda;
+    for (int k = 0; k < K; k++)
+      for (int j = 0; j < kPanel; j++) acc[j] = std::fma(a[k], P[(int64_t)k * kPanel + j], acc[j]);
+    std::memcpy(C + (int64_t)i * ldc, acc, sizeof(float) * cols);
+  }
+}
+
+bool has_avx2() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+int64_t packed_size(int N, int K) { return (int64_t)((N + kPanel - 1) / kPanel) * kPanel * K; }
+
+void pack_weights(float* out, const float* W, int N, int K) {
+  const int panels = (N + kPanel - 1) / kPanel;
+  for (int p = 0; p < panels; p++) {
+    float* P = out + (int64_t)p * K * kPanel;
+    for (int j = 0; j < kPanel; j++) {
+      const int n = p * kPanel + j;
+      if (n < N) {
+        const float* w = W + (int64_t)n * K;
+        for (int k = 0; k < K; k++) P[(int64_t)k * kPanel + j] = w[k];
+      } else {
+        for (int k = 0; k < K; k++) P[(int64_t)k * kPanel + j] = 0.0f;
+      }
+    }
+  }
+}
+
+void gemm_packed(int M, int N, int K, const float* A, int lda, const float* Wp, float* C, int ldc) {
+  if (M == 0 || N == 0) return;
+  const int panels = (N + kPanel - 1) / kPanel;
+  // Rows in blocks whose part of A stays in the L2 cache (about 512 KB) while the panels pass.
+  const int block = std::max(kRows, (131072 / std::max(K, 1)) / kRows * kRows);
+  const int blocks = (M + block - 1) / block;
+  const bool avx2 = has_avx2();
+  // Item = (row block, panel), row block major: the threads share a block of A while it is in cache.
+  parallel_items(blocks * panels, [&](int item) {
+    const int b = item / panels, p = item % panels;
+    const int m0 = b * block, m1 = std::min(M, m0 + block);
+    const int cols = std::min(kPanel, N - p * kPanel);
+    const float* P = Wp + (int64_t)p * K * kPanel;
+    float* c = C + p * kPanel;
+    if (avx2) panel_avx2(A, lda, P, K, c, ldc, cols, m0, m1);
+    else panel_portable(A, lda, P, K, c, ldc, cols, m0, m1);
+  });
+}
+
+}  // namespace fk
