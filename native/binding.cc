@@ -105,6 +105,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), fk::info());
 }
 
+Napi::Value PackedIsa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), fk::packed_isa());
+}
+
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   Args a{info, "sgemm"};
@@ -293,6 +297,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("packedIsa", Napi::Function::New(env, PackedIsa));
   exports.Set("sgemm", Napi::Function::New(env, Sgemm));
   exports.Set("sgemv", Napi::Function::New(env, Sgemv));
   exports.Set("packedSize", Napi::Function::New(env, PackedSize));

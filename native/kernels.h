@@ -43,6 +43,8 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 int64_t packed_size(int N, int K);
 void pack_weights(float* out, const float* W, int N, int K);
 void gemm_packed(int M, int N, int K, const float* A, int lda, const float* Wp, float* C, int ldc);
+// The instruction set gemm_packed uses here: "avx512", "avx2" or "portable".
+const char* packed_isa();
 
 // y += alpha x.
 void axpy(int n, float alpha, const float* x, float* y);

@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "kernels.h"
 #include "pool.h"
@@ -68,6 +70,48 @@ __attribute__((target("avx2,fma"))) void panel_avx2(const float* A, int lda, con
   }
 }
 
+// AVX-512: a panel row is one 16-wide vector, and a tile covers two panels (32 columns) so that
+// 12 accumulators hide the FMA latency; fewer instructions per FLOP than AVX2 (Zen 4 runs 512-bit
+// FMAs at the same FLOP rate, but its front end no longer limits). Same chains, same bits.
+template <int R, int NP>
+__attribute__((target("avx512f"), always_inline)) inline void tile_avx512(const float* A, int lda, const float* P, int K,
+                                                                        float* C, int ldc, int cols) {
+  __m512 c[NP][R];
+  for (int p = 0; p < NP; p++)
+    for (int i = 0; i < R; i++) c[p][i] = _mm512_setzero_ps();
+  const int64_t stride = (int64_t)K * kPanel;  // from one panel to the next
+  for (int k = 0; k < K; k++) {
+    __m512 w[NP];
+    for (int p = 0; p < NP; p++) w[p] = _mm512_loadu_ps(P + p * stride + (int64_t)k * kPanel);
+    for (int i = 0; i < R; i++) {
+      const __m512 a = _mm512_set1_ps(A[(int64_t)i * lda + k]);
+      for (int p = 0; p < NP; p++) c[p][i] = _mm512_fmadd_ps(a, w[p], c[p][i]);
+    }
+  }
+  for (int p = 0; p < NP; p++) {
+    const int n = std::min(kPanel, cols - p * kPanel);
+    const __mmask16 mask = (__mmask16)((1u << n) - 1);
+    for (int i = 0; i < R; i++) _mm512_mask_storeu_ps(C + (int64_t)i * ldc + p * kPanel, mask, c[p][i]);
+  }
+}
+
+template <int NP>
+__attribute__((target("avx512f"))) void panels_avx512(const float* A, int lda, const float* P, int K, float* C,
+                                                      int ldc, int cols, int m0, int m1) {
+  int i = m0;
+  for (; i + kRows <= m1; i += kRows) tile_avx512<kRows, NP>(A + (int64_t)i * lda, lda, P, K, C + (int64_t)i * ldc, ldc, cols);
+  const float* a = A + (int64_t)i * lda;
+  float* c = C + (int64_t)i * ldc;
+  switch (m1 - i) {
+    case 5: tile_avx512<5, NP>(a, lda, P, K, c, ldc, cols); break;
+    case 4: tile_avx512<4, NP>(a, lda, P, K, c, ldc, cols); break;
+    case 3: tile_avx512<3, NP>(a, lda, P, K, c, ldc, cols); break;
+    case 2: tile_avx512<2, NP>(a, lda, P, K, c, ldc, cols); break;
+    case 1: tile_avx512<1, NP>(a, lda, P, K, c, ldc, cols); break;
+    default: break;
+  }
+}
+
 // The same chains without vectors (std::fma: the same roundings as the FMA instructions).
 void panel_portable(const float* A, int lda, const float* P, int K, float* C, int ldc, int cols, int m0, int m1) {
   for (int i = m0; i < m1; i++) {
@@ -79,13 +123,27 @@ void panel_portable(const float* A, int lda, const float* P, int K, float* C, in
   }
 }
 
-bool has_avx2() {
+enum class Isa { portable, avx2, avx512 };
+
+// The widest path this CPU runs; FLAG_TRADER_KERNEL_ISA (portable, avx2, avx512) asks for one (tests
+// compare the paths' bits). One the CPU lacks, or an unknown name, gets the widest: the TypeScript
+// side sees that packed_isa() differs from what was asked and refuses to load (src/kernels/native.ts).
+Isa detect_isa() {
+  Isa best = Isa::portable;
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-#else
-  return false;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::avx2;
+  if (best == Isa::avx2 && __builtin_cpu_supports("avx512f")) best = Isa::avx512;
 #endif
+  const char* want = std::getenv("FLAG_TRADER_KERNEL_ISA");
+  if (want == nullptr || *want == 0) return best;
+  const std::string w(want);
+  const Isa asked = w == "portable" ? Isa::portable : w == "avx2" ? Isa::avx2 : w == "avx512" ? Isa::avx512 : best;
+  return asked <= best ? asked : best;
+}
+
+Isa isa() {
+  static const Isa chosen = detect_isa();
+  return chosen;
 }
 
 }  // namespace
@@ -114,17 +172,34 @@ void gemm_packed(int M, int N, int K, const float* A, int lda, const float* Wp, 
   // Rows in blocks whose part of A stays in the L2 cache (about 512 KB) while the panels pass.
   const int block = std::max(kRows, (131072 / std::max(K, 1)) / kRows * kRows);
   const int blocks = (M + block - 1) / block;
-  const bool avx2 = has_avx2();
-  // Item = (row block, panel), row block major: the threads share a block of A while it is in cache.
-  parallel_items(blocks * panels, [&](int item) {
-    const int b = item / panels, p = item % panels;
+  const Isa path = isa();
+  // AVX-512 tiles take two panels at a time.
+  const int group = path == Isa::avx512 ? 2 : 1;
+  const int groups = (panels + group - 1) / group;
+  // Item = (row block, panel group), row block major: the threads share a block of A while it is in cache.
+  parallel_items(blocks * groups, [&](int item) {
+    const int b = item / groups, p = (item % groups) * group;
     const int m0 = b * block, m1 = std::min(M, m0 + block);
-    const int cols = std::min(kPanel, N - p * kPanel);
+    const int cols = std::min(group * kPanel, N - p * kPanel);
     const float* P = Wp + (int64_t)p * K * kPanel;
     float* c = C + p * kPanel;
-    if (avx2) panel_avx2(A, lda, P, K, c, ldc, cols, m0, m1);
-    else panel_portable(A, lda, P, K, c, ldc, cols, m0, m1);
+    if (path == Isa::avx512) {
+      if (cols > kPanel) panels_avx512<2>(A, lda, P, K, c, ldc, cols, m0, m1);
+      else panels_avx512<1>(A, lda, P, K, c, ldc, cols, m0, m1);
+    } else if (path == Isa::avx2) {
+      panel_avx2(A, lda, P, K, c, ldc, cols, m0, m1);
+    } else {
+      panel_portable(A, lda, P, K, c, ldc, cols, m0, m1);
+    }
   });
+}
+
+const char* packed_isa() {
+  switch (isa()) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "portable";
+  }
 }
 
 }  // namespace fk

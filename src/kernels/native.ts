@@ -13,6 +13,8 @@ import { checkPacked, type Backend, type PackedWeights } from './backend.js';
 
 /** What the compiled addon exports: the Backend kernels as plain functions, plus thread control. */
 export interface NativeAddon extends Omit<Backend, 'name' | 'packWeights' | 'gemmPacked'> {
+  /** The instruction set of the packed products on this CPU: 'avx512', 'avx2' or 'portable'. */
+  packedIsa(): string;
   /** Floats of W [N, K] in the packed layout. */
   packedSize(N: number, K: number): number;
   packWeights(W: Float32Array, N: number, K: number, out: Float32Array): void;
@@ -54,18 +56,29 @@ export function loadNativeAddon(): NativeAddon {
     throw new Error(`native addon not built (looked for ${candidates.join(' and ')}; run \`npm run build:native\`)`);
   }
   const require = createRequire(import.meta.url);
+  let addon: NativeAddon;
   try {
-    return require(path) as NativeAddon;
+    addon = require(path) as NativeAddon;
   } catch (e) {
     throw new Error(`native addon at ${path} failed to load: ${(e as Error).message}`);
   }
+  // FLAG_TRADER_KERNEL_ISA asks the packed products for one instruction set (tests compare them);
+  // the addon takes its widest when the name is unknown or the CPU lacks the one asked for.
+  const isa = process.env.FLAG_TRADER_KERNEL_ISA;
+  if (isa && addon.packedIsa() !== isa) {
+    throw new Error(`FLAG_TRADER_KERNEL_ISA is '${isa}': expected one of ${KERNEL_ISAS.join(', ')} that this CPU runs (its widest: ${addon.packedIsa()})`);
+  }
+  return addon;
 }
+
+/** The instruction sets of the packed products, narrowest first (FLAG_TRADER_KERNEL_ISA). */
+export const KERNEL_ISAS = ['portable', 'avx2', 'avx512'] as const;
 
 export class NativeBackend implements Backend {
   readonly name = 'native' as const;
   constructor(private readonly addon: NativeAddon) {}
 
-  info(): string { return this.addon.info(); }
+  info(): string { return `${this.addon.info()}; packed products ${this.addon.packedIsa()}`; }
   getThreads(): number { return this.addon.getThreads(); }
   setThreads(n: number): void {
     if (!Number.isInteger(n) || n < 1) throw new TypeError(`setThreads: n must be a positive integer, got ${n}`);
