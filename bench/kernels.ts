@@ -2,9 +2,10 @@
  * Kernel speed at the SmolLM2-135M shapes (hidden 576, 9 heads, 3 KV heads, head dim 64, MLP 1536,
  * T = 300 tokens): sgemm GFLOP/s for the forward and backward products of every projection, and
  * the fused kernels' times, for the native backend with 1 and 2 threads and for the TypeScript one.
- * Medians of repeated runs.
+ * The forward products also run on weights packed once (gemmPacked, the frozen layers' path), at T
+ * and at --rows (a step's account section). Medians of repeated runs.
  *
- *   node --import tsx bench/kernels.ts [--json] [--T 300] [--no-typescript]
+ *   node --import tsx bench/kernels.ts [--json] [--T 300] [--rows 62] [--no-typescript]
  */
 import { Command } from 'commander';
 import type { Backend } from '../src/kernels/backend.js';
@@ -12,16 +13,18 @@ import { getBackend, nativeUnavailableReason } from '../src/kernels/index.js';
 import { Rng } from '../src/util/rng.js';
 import { positiveInt } from '../src/util/options.js';
 
-interface GemmCase { name: string; tA: boolean; tB: boolean; M: number; N: number; K: number }
+/** packed: the forward product x W^T on W packed once (gemmPacked), as the frozen layers run it. */
+interface GemmCase { name: string; tA: boolean; tB: boolean; M: number; N: number; K: number; packed?: boolean }
 interface GemmResult { name: string; shape: string; gflops: Record<string, number> }
 interface FusedResult { name: string; microseconds: Record<string, number> }
 
 const program = new Command()
   .option('--json', 'print one JSON object instead of tables')
   .option('--T <n>', 'tokens per sequence', positiveInt('--T'), 300)
+  .option('--rows <n>', 'rows of the small forward products (a step\'s account section)', positiveInt('--rows'), 62)
   .option('--no-typescript', 'skip the (slow) TypeScript backend')
   .parse();
-const opts = program.opts<{ json?: boolean; T: number; typescript: boolean }>();
+const opts = program.opts<{ json?: boolean; T: number; rows: number; typescript: boolean }>();
 const T = opts.T;
 
 const C = 576, H = 9, KVH = 3, D = 64, F = 1536;
@@ -55,6 +58,12 @@ for (const [name, inF, outF] of linears) {
   gemmCases.push({ name: `${name} dx   dy W`, tA: false, tB: false, M: T, N: inF, K: outF });
   gemmCases.push({ name: `${name} dW   dy^T x`, tA: true, tB: false, M: outF, N: inF, K: T });
 }
+for (const M of [T, opts.rows]) {
+  for (const [name, inF, outF] of linears) {
+    if (M !== T) gemmCases.push({ name: `${name} fwd  x W^T`, tA: false, tB: true, M, N: outF, K: inF });
+    gemmCases.push({ name: `${name} fwd  packed`, tA: false, tB: true, M, N: outF, K: inF, packed: true });
+  }
+}
 
 interface Variant { label: string; backend: Backend; threads: number; budget: number }
 const variants: Variant[] = [];
@@ -74,7 +83,9 @@ for (const v of variants) {
   gemmCases.forEach((c, i) => {
     const A = rand(c.M * c.K), B = rand(c.K * c.N), Cm = new Float32Array(c.M * c.N);
     const lda = c.tA ? c.M : c.K, ldb = c.tB ? c.K : c.N;
-    const s = timeIt(() => b.sgemm(c.tA, c.tB, c.M, c.N, c.K, 1, A, lda, B, ldb, 0, Cm, c.N), v.budget, 30);
+    const Wp = c.packed ? b.packWeights(B, c.N, c.K) : undefined;
+    const s = Wp ? timeIt(() => b.gemmPacked(c.M, A, lda, Wp, Cm, c.N), v.budget, 30)
+      : timeIt(() => b.sgemm(c.tA, c.tB, c.M, c.N, c.K, 1, A, lda, B, ldb, 0, Cm, c.N), v.budget, 30);
     gemm[i].gflops[v.label] = (2 * c.M * c.N * c.K) / s / 1e9;
   });
 
@@ -111,7 +122,7 @@ if (opts.json) {
   if (nativeReason) console.log(`native backend unavailable: ${nativeReason}`);
   const pad = (s: string, n: number): string => s.padEnd(n);
   const num = (x: number | undefined, d: number): string => (x === undefined ? '-' : x.toFixed(d)).padStart(12);
-  console.log(`sgemm GFLOP/s at T=${T} (median)`);
+  console.log(`matrix products, GFLOP/s (median; M x N x K shapes, T=${T}; "packed" = gemmPacked on W packed once)`);
   console.log(pad('product', 28) + pad('M x N x K', 22) + labels.map((l) => l.padStart(12)).join(''));
   for (const r of gemm) console.log(pad(r.name, 28) + pad(r.shape, 22) + labels.map((l) => num(r.gflops[l], 1)).join(''));
   console.log(`\nfused kernels, microseconds (median)`);

@@ -131,3 +131,44 @@ test('bad inputs are rejected with clear errors', () => {
   const other = new LlamaModel(testConfig(true, { num_hidden_layers: 2 }), { ...w, layers: w.layers.slice(1) }, tsBackend, { trainableLayers: 1 });
   assert.throws(() => model.forward([1], { cache: other.newCache() }), /KV cache has 2 layers, the model has 3/);
 });
+
+test('the frozen layers run on weights packed once: gemmPacked does their products (not the trainable layers\'), matching sgemm and the float64 decoder', { skip: needsNative }, () => {
+  const cfg = testConfig(false, { num_hidden_layers: 4 });
+  const w = testWeights(cfg, 21);
+  const calls = { packed: 0 };
+  const be = nativeBackend!;
+  const counting = new Proxy(be, {
+    get(target, key) {
+      const v = Reflect.get(target, key) as unknown;
+      if (key === 'gemmPacked') return (...a: Parameters<typeof be.gemmPacked>) => { calls.packed++; target.gemmPacked(...a); };
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const packed = new LlamaModel(cfg, w, counting, { trainableLayers: 1 });
+  const plain = new LlamaModel(cfg, w, counting, { trainableLayers: 1, packFrozen: false });
+  const ids = randomIds(new Rng(6), 17, cfg.vocab_size);
+  const T = ids.length, C = cfg.hidden_size;
+  const a = packed.forward(ids, { outRows: 'all' }).slice();
+  assert.equal(calls.packed, 7 * 3, 'seven products in each of the 3 frozen layers');
+  calls.packed = 0;
+  const b = plain.forward(ids, { outRows: 'all' });
+  assert.equal(calls.packed, 0, 'packFrozen false: sgemm only');
+  assert.ok(maxRelErr(a, b) < 1e-5, `packed vs sgemm: ${maxRelErr(a, b)}`);
+  const ref = refHidden(cfg, toRef(w), ids);
+  for (let t = 0; t < T; t++) {
+    const logits = packed.fullLogits(a.subarray(t * C, (t + 1) * C));
+    assert.ok(maxRelErr(logits, refLogitsRow(cfg, toRef(w), ref[t]!)) < 1e-4, `position ${t}`);
+  }
+  // The trainable layer's passes use the matrices as stored (its weights change every step).
+  const boundary = packed.forward(ids, { to: packed.frozenLayers, outRows: 'all' });
+  calls.packed = 0;
+  packed.trainForward(Int32Array.from(ids), boundary, { outRows: 1 });
+  assert.equal(calls.packed, 0);
+  // A decode step runs one row through the same packed products.
+  const cache = packed.newCache();
+  packed.forward(ids.slice(0, T - 1), { cache });
+  calls.packed = 0;
+  const last = packed.forward(ids.slice(T - 1), { cache });
+  assert.equal(calls.packed, 7 * 3);
+  assert.ok(maxRelErr(last, packed.forward(ids)) < 1e-5);
+});
