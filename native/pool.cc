@@ -33,6 +33,9 @@ struct Pool {
   // The last job each worker has finished with: the caller returns (and may write the next job) only
   // once every worker has left this one, so that no worker reads a job being replaced.
   std::vector<std::atomic<unsigned>> acks;
+  // Held by the thread whose job the pool runs: a second caller (another JS thread loading the addon)
+  // runs its items alone instead of sharing the job's fields.
+  std::mutex busy;
 
   void work() {
     const Job j = job;
@@ -62,6 +65,7 @@ struct Pool {
   }
 
   void resize(int n) {
+    std::lock_guard<std::mutex> hold(busy);
     if ((int)threads.size() == n) return;
     if (!threads.empty()) {
       {
@@ -83,7 +87,8 @@ struct Pool {
   }
 
   void run(int n, void (*fn)(void*, int), void* ctx) {
-    if (threads.empty() || n <= 1) {
+    std::unique_lock<std::mutex> hold(busy, std::try_to_lock);
+    if (!hold.owns_lock() || threads.empty() || n <= 1) {
       for (int i = 0; i < n; i++) fn(ctx, i);
       return;
     }
