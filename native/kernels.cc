@@ -1,11 +1,11 @@
-// Kernel bodies: OpenBLAS for every matrix product (including attention's QK^T and PV per head),
-// plain vectorised loops for the element-wise parts.
+// Kernel bodies: OpenBLAS for the matrix products (including attention's QK^T and PV per head; the
+// products on weights packed once are in packed.cc), plain vectorised loops for the element-wise parts.
 //
 // Threads: OpenBLAS runs the projections multi-threaded. The element-wise kernels are single-threaded
 // on purpose: a second thread pool (OpenMP) next to OpenBLAS's own on a 2-core machine made them
 // contend (one pool's spinning workers stealing the core the other needs), and once vectorised these
-// kernels are a small share of a layer's time. Attention splits its own work over plain threads
-// while OpenBLAS is held at one thread (run_items). Sums run in double where it costs little.
+// kernels are a small share of a layer's time. Attention splits its own work over the thread pool
+// (pool.h) while OpenBLAS is held at one thread (run_items). Sums run in double where it costs little.
 #include "kernels.h"
 #include "pool.h"
 

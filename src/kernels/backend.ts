@@ -7,20 +7,6 @@
  * Shapes are given as [rows, cols]. "Backward" kernels ACCUMULATE (+=) into weight gradients and
  * OVERWRITE input gradients unless the doc says otherwise.
  */
-/** A weight matrix prepared by one backend's packWeights (its layout is that backend's own). */
-export interface PackedWeights {
-  readonly backend: 'native' | 'typescript';
-  /** Output columns (W's rows) and inputs (W's columns). */
-  readonly N: number;
-  readonly K: number;
-  readonly data: Float32Array;
-}
-
-/** Throws unless `W` was packed by the backend `name`. */
-export function checkPacked(kernel: string, name: 'native' | 'typescript', W: PackedWeights): void {
-  if (W.backend !== name) throw new TypeError(`${kernel}: weights packed by the ${W.backend} backend, used with ${name}`);
-}
-
 export interface Backend {
   readonly name: 'native' | 'typescript';
   /** Threads used by BLAS and the fused kernels. */
@@ -91,4 +77,18 @@ export interface Backend {
 
   /** y += alpha * x over n entries. */
   axpy(n: number, alpha: number, x: Float32Array, y: Float32Array): void;
+}
+
+/** A weight matrix prepared by one backend's packWeights (its layout is that backend's own). */
+export interface PackedWeights {
+  readonly backend: 'native' | 'typescript';
+  /** Output columns (W's rows) and inputs (W's columns). */
+  readonly N: number;
+  readonly K: number;
+  readonly data: Float32Array;
+}
+
+/** Throws unless `W` was packed by the backend `name`. */
+export function checkPacked(kernel: string, name: 'native' | 'typescript', W: PackedWeights): void {
+  if (W.backend !== name) throw new TypeError(`${kernel}: weights packed by the ${W.backend} backend, used with ${name}`);
 }
