@@ -1,5 +1,6 @@
-// Kernel bodies: OpenBLAS for the matrix products (including attention's QK^T and PV per head; the
-// products on weights packed once are in packed.cc), plain vectorised loops for the element-wise parts.
+// Kernel bodies: OpenBLAS for the matrix products (attention's backward per head among them; the
+// products on weights packed once, which attention's forward uses too, are in packed.cc), plain
+// vectorised loops for the element-wise parts.
 //
 // Threads: OpenBLAS runs the projections multi-threaded. The element-wise kernels are single-threaded
 // on purpose: a second thread pool (OpenMP) next to OpenBLAS's own on a 2-core machine made them
@@ -148,16 +149,16 @@ void rope(float* x, const float* cos, const float* sin, int T, int H, int D, int
   }
 }
 
-// Causal softmax in place over one row of scores: keys 0..last are kept, the rest set to 0.
+// Causal softmax in place over one row of scores times `scale`: keys 0..last are kept, the rest set to 0.
 FK_VECTOR_CLONES
-static void softmax_row(float* p, int last, int S) {
-  float mx = -INFINITY;
+static void softmax_row(float* p, int last, int S, float scale) {
+  float mx = -INFINITY;  // the largest score before scaling (scale > 0)
 #pragma omp simd reduction(max : mx)
   for (int s = 0; s <= last; s++) mx = p[s] > mx ? p[s] : mx;
   double sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int s = 0; s <= last; s++) {
-    const float e = fast_exp(p[s] - mx);
+    const float e = fast_exp((p[s] - mx) * scale);
     p[s] = e;
     sum += e;
   }
@@ -174,7 +175,7 @@ static const int kRowBlock = 64;
 // Attention's products are many small ones (64-wide heads, one row block at a time), which a
 // multi-threaded BLAS splits badly (measured slower on 2 threads than on 1). So attention splits its
 // own work instead: independent items (a head and a row block forward, a head backward) are dealt
-// to the thread pool (pool.h), each running single-threaded BLAS calls. Every item computes exactly
+// to the thread pool (pool.h), each running single-threaded products. Every item computes exactly
 // what it would alone, in the same order, so results do not depend on the number of threads.
 template <typename F>
 static void run_items(int n, F item) {
@@ -188,20 +189,31 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
   const int S = past + T, rep = H / KVH;
   const float scale = 1.0f / std::sqrt((float)D);
   const int blocks = (T + kRowBlock - 1) / kRowBlock;
+  // Each key/value head packed once for the packed products (packed.cc), which a head's few query
+  // rows would otherwise pay OpenBLAS to pack again per head and row block: keys as the "weights" of
+  // the scores (N = keys, K = D), values transposed as those of the output (N = D, K = keys).
+  const int64_t kSize = packed_size(S, D), vSize = packed_size(D, S);
+  static thread_local std::vector<float> packs;  // the caller's (workers only write through kp/vp)
+  if (packs.size() < (size_t)(kSize + vSize) * KVH) packs.resize((size_t)(kSize + vSize) * KVH);
+  float* kp = packs.data();
+  float* vp = kp + kSize * KVH;
+  run_items(2 * KVH, [&](int item) {
+    const int g = item / 2;
+    if (item % 2 == 0) pack_strided(kp + kSize * g, k + (int64_t)g * D, S, D, KVH * D);
+    else pack_transposed(vp + vSize * g, v + (int64_t)g * D, D, S, KVH * D);
+  });
   // Item = (head h, row block b): it writes its own rows of out and probs only.
   run_items(H * blocks, [&](int item) {
-    const int h = item / blocks, t0 = (item % blocks) * kRowBlock;
-    const float* kg = k + (int64_t)(h / rep) * D;
-    const float* vg = v + (int64_t)(h / rep) * D;
+    const int h = item / blocks, t0 = (item % blocks) * kRowBlock, g = h / rep;
     const int rows = std::min(kRowBlock, T - t0), keys = past + t0 + rows;
     float* Pb = probs + (int64_t)h * T * S + (int64_t)t0 * S;
-    // scores [rows, keys] = scale * q_h[t0:t0+rows] [rows,D] @ k_g[:keys]^T [D,keys]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, D, scale,
-                q + (int64_t)t0 * H * D + (int64_t)h * D, H * D, kg, KVH * D, 0.0f, Pb, S);
-    for (int i = 0; i < rows; i++) softmax_row(Pb + (int64_t)i * S, past + t0 + i, S);
+    // scores [rows, keys] = q_h[t0:t0+rows] [rows,D] @ k_g[:keys]^T [D,keys] (scaled in the softmax)
+    gemm_packed_serial(rows, keys, D, q + (int64_t)t0 * H * D + (int64_t)h * D, H * D, kp + kSize * g,
+                       (int64_t)D * kPackedPanel, Pb, S);
+    for (int i = 0; i < rows; i++) softmax_row(Pb + (int64_t)i * S, past + t0 + i, S, scale);
     // out_h[t0:t0+rows] [rows,D] = P [rows,keys] @ v_g[:keys] [keys,D]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, keys, 1.0f, Pb, S, vg, KVH * D, 0.0f,
-                out + (int64_t)t0 * H * D + (int64_t)h * D, H * D);
+    gemm_packed_serial(rows, D, keys, Pb, S, vp + vSize * g, (int64_t)S * kPackedPanel, out + (int64_t)t0 * H * D + (int64_t)h * D,
+                       H * D);
   });
 }
 

@@ -40,9 +40,16 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 // Products with a weight matrix packed once (packed.cc). pack_weights writes W[N,K] into
 // packed_size(N, K) floats; gemm_packed overwrites C[M,N] = A[M,K] W^T, every element one chain of
 // fused multiply-adds over k in order (independent of M, of the other rows and of the threads).
+constexpr int kPackedPanel = 16;  // output columns per packed panel: panel p holds W rows 16p..16p+15, [K][16]
 int64_t packed_size(int N, int K);
 void pack_weights(float* out, const float* W, int N, int K);
 void gemm_packed(int M, int N, int K, const float* A, int lda, const float* Wp, float* C, int ldc);
+// The same on the calling thread alone, panels `stride` floats apart (a product may use fewer columns N
+// or inputs K than were packed: attention's keys up to a causal limit).
+void gemm_packed_serial(int M, int N, int K, const float* A, int lda, const float* Wp, int64_t stride, float* C, int ldc);
+// pack_weights from W rows ldw apart; pack_transposed packs the W[N,K] whose element (n, k) is V[k*ldv + n].
+void pack_strided(float* out, const float* W, int N, int K, int ldw);
+void pack_transposed(float* out, const float* V, int N, int K, int ldv);
 // The instruction set gemm_packed uses here: "avx512", "avx2" or "portable".
 const char* packed_isa();
 

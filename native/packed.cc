@@ -22,7 +22,7 @@
 namespace fk {
 namespace {
 
-constexpr int kPanel = 16;  // output columns per panel (two 8-wide vectors)
+constexpr int kPanel = kPackedPanel;  // two 8-wide vectors
 constexpr int kRows = 6;    // rows of A per micro-tile: 12 accumulators + 2 weights + 1 broadcast
 
 // C rows [R, cols] (cols <= 16) = A rows [R, K] (stride lda) x panel [K][16].
@@ -75,11 +75,10 @@ __attribute__((target("avx2,fma"))) void panel_avx2(const float* A, int lda, con
 // FMAs at the same FLOP rate, but its front end no longer limits). Same chains, same bits.
 template <int R, int NP>
 __attribute__((target("avx512f"), always_inline)) inline void tile_avx512(const float* A, int lda, const float* P, int K,
-                                                                        float* C, int ldc, int cols) {
+                                                                        int64_t stride, float* C, int ldc, int cols) {
   __m512 c[NP][R];
   for (int p = 0; p < NP; p++)
     for (int i = 0; i < R; i++) c[p][i] = _mm512_setzero_ps();
-  const int64_t stride = (int64_t)K * kPanel;  // from one panel to the next
   for (int k = 0; k < K; k++) {
     __m512 w[NP];
     for (int p = 0; p < NP; p++) w[p] = _mm512_loadu_ps(P + p * stride + (int64_t)k * kPanel);
@@ -95,19 +94,20 @@ __attribute__((target("avx512f"), always_inline)) inline void tile_avx512(const 
   }
 }
 
+// `stride`: floats from one panel to the next.
 template <int NP>
-__attribute__((target("avx512f"))) void panels_avx512(const float* A, int lda, const float* P, int K, float* C,
-                                                      int ldc, int cols, int m0, int m1) {
+__attribute__((target("avx512f"))) void panels_avx512(const float* A, int lda, const float* P, int K, int64_t stride,
+                                                      float* C, int ldc, int cols, int m0, int m1) {
   int i = m0;
-  for (; i + kRows <= m1; i += kRows) tile_avx512<kRows, NP>(A + (int64_t)i * lda, lda, P, K, C + (int64_t)i * ldc, ldc, cols);
+  for (; i + kRows <= m1; i += kRows) tile_avx512<kRows, NP>(A + (int64_t)i * lda, lda, P, K, stride, C + (int64_t)i * ldc, ldc, cols);
   const float* a = A + (int64_t)i * lda;
   float* c = C + (int64_t)i * ldc;
   switch (m1 - i) {
-    case 5: tile_avx512<5, NP>(a, lda, P, K, c, ldc, cols); break;
-    case 4: tile_avx512<4, NP>(a, lda, P, K, c, ldc, cols); break;
-    case 3: tile_avx512<3, NP>(a, lda, P, K, c, ldc, cols); break;
-    case 2: tile_avx512<2, NP>(a, lda, P, K, c, ldc, cols); break;
-    case 1: tile_avx512<1, NP>(a, lda, P, K, c, ldc, cols); break;
+    case 5: tile_avx512<5, NP>(a, lda, P, K, stride, c, ldc, cols); break;
+    case 4: tile_avx512<4, NP>(a, lda, P, K, stride, c, ldc, cols); break;
+    case 3: tile_avx512<3, NP>(a, lda, P, K, stride, c, ldc, cols); break;
+    case 2: tile_avx512<2, NP>(a, lda, P, K, stride, c, ldc, cols); break;
+    case 1: tile_avx512<1, NP>(a, lda, P, K, stride, c, ldc, cols); break;
     default: break;
   }
 }
@@ -150,21 +150,30 @@ Isa isa() {
 
 int64_t packed_size(int N, int K) { return (int64_t)((N + kPanel - 1) / kPanel) * kPanel * K; }
 
-void pack_weights(float* out, const float* W, int N, int K) {
-  const int panels = (N + kPanel - 1) / kPanel;
-  for (int p = 0; p < panels; p++) {
-    float* P = out + (int64_t)p * K * kPanel;
-    for (int j = 0; j < kPanel; j++) {
-      const int n = p * kPanel + j;
-      if (n < N) {
-        const float* w = W + (int64_t)n * K;
-        for (int k = 0; k < K; k++) P[(int64_t)k * kPanel + j] = w[k];
-      } else {
-        for (int k = 0; k < K; k++) P[(int64_t)k * kPanel + j] = 0.0f;
-      }
-    }
+void pack_weights(float* out, const float* W, int N, int K) { pack_strided(out, W, N, K, K); }
+
+namespace {
+
+// AVX-512 tiles take two panels at a time.
+int panel_group(Isa path) { return path == Isa::avx512 ? 2 : 1; }
+
+// Rows [m0, m1) by the panel group starting at panel p (of a product with N columns): one item.
+void run_group(Isa path, const float* A, int lda, const float* Wp, int64_t stride, int K, float* C, int ldc, int N,
+               int p, int m0, int m1) {
+  const int cols = std::min(panel_group(path) * kPanel, N - p * kPanel);
+  const float* P = Wp + (int64_t)p * stride;
+  float* c = C + p * kPanel;
+  if (path == Isa::avx512) {
+    if (cols > kPanel) panels_avx512<2>(A, lda, P, K, stride, c, ldc, cols, m0, m1);
+    else panels_avx512<1>(A, lda, P, K, stride, c, ldc, cols, m0, m1);
+  } else if (path == Isa::avx2) {
+    panel_avx2(A, lda, P, K, c, ldc, cols, m0, m1);
+  } else {
+    panel_portable(A, lda, P, K, c, ldc, cols, m0, m1);
   }
 }
+
+}  // namespace
 
 void gemm_packed(int M, int N, int K, const float* A, int lda, const float* Wp, float* C, int ldc) {
   if (M == 0 || N == 0) return;
@@ -173,25 +182,43 @@ void gemm_packed(int M, int N, int K, const float* A, int lda, const float* Wp, 
   const int block = std::max(kRows, (131072 / std::max(K, 1)) / kRows * kRows);
   const int blocks = (M + block - 1) / block;
   const Isa path = isa();
-  // AVX-512 tiles take two panels at a time.
-  const int group = path == Isa::avx512 ? 2 : 1;
+  const int group = panel_group(path);
   const int groups = (panels + group - 1) / group;
   // Item = (row block, panel group), row block major: the threads share a block of A while it is in cache.
   parallel_items(blocks * groups, [&](int item) {
     const int b = item / groups, p = (item % groups) * group;
-    const int m0 = b * block, m1 = std::min(M, m0 + block);
-    const int cols = std::min(group * kPanel, N - p * kPanel);
-    const float* P = Wp + (int64_t)p * K * kPanel;
-    float* c = C + p * kPanel;
-    if (path == Isa::avx512) {
-      if (cols > kPanel) panels_avx512<2>(A, lda, P, K, c, ldc, cols, m0, m1);
-      else panels_avx512<1>(A, lda, P, K, c, ldc, cols, m0, m1);
-    } else if (path == Isa::avx2) {
-      panel_avx2(A, lda, P, K, c, ldc, cols, m0, m1);
-    } else {
-      panel_portable(A, lda, P, K, c, ldc, cols, m0, m1);
-    }
+    run_group(path, A, lda, Wp, (int64_t)K * kPanel, K, C, ldc, N, p, b * block, std::min(M, (b + 1) * block));
   });
+}
+
+void gemm_packed_serial(int M, int N, int K, const float* A, int lda, const float* Wp, int64_t stride, float* C, int ldc) {
+  const Isa path = isa();
+  const int panels = (N + kPanel - 1) / kPanel;
+  for (int p = 0; p < panels; p += panel_group(path)) run_group(path, A, lda, Wp, stride, K, C, ldc, N, p, 0, M);
+}
+
+void pack_strided(float* out, const float* W, int N, int K, int ldw) {
+  const int panels = (N + kPanel - 1) / kPanel;
+  for (int p = 0; p < panels; p++) {
+    float* P = out + (int64_t)p * K * kPanel;
+    for (int j = 0; j < kPanel; j++) {
+      const int n = p * kPanel + j;
+      for (int k = 0; k < K; k++) P[(int64_t)k * kPanel + j] = n < N ? W[(int64_t)n * ldw + k] : 0.0f;
+    }
+  }
+}
+
+void pack_transposed(float* out, const float* V, int N, int K, int ldv) {
+  const int panels = (N + kPanel - 1) / kPanel;
+  for (int p = 0; p < panels; p++) {
+    float* P = out + (int64_t)p * K * kPanel;
+    const int n0 = p * kPanel, cols = std::min(kPanel, N - n0);
+    for (int k = 0; k < K; k++) {
+      float* row = P + (int64_t)k * kPanel;
+      std::memcpy(row, V + (int64_t)k * ldv + n0, sizeof(float) * cols);
+      for (int j = cols; j < kPanel; j++) row[j] = 0.0f;
+    }
+  }
 }
 
 const char* packed_isa() {

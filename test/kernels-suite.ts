@@ -198,6 +198,20 @@ export function defineBackendTests(label: string, getB: () => Backend, skip: str
       });
     }
 
+    test('attention forward over several row blocks and key panels matches float64 (T=70 after 23 past rows, D=40)', () => {
+      const b = getB();
+      const rng = new Rng(17);
+      // 70 rows: two blocks of query rows in the native kernel; 93 keys and D = 40: partial 16-wide panels.
+      const T = 70, past = 23, H = 4, KVH = 2, D = 40, S = past + T;
+      const q = randn(rng, T * H * D), k = randn(rng, S * KVH * D), v = randn(rng, S * KVH * D);
+      const out = guarded(filled(T * H * D, NaN)), probs = guarded(filled(H * T * S, NaN), 2);
+      b.attentionForward(out.view, probs.view, q, k, v, T, past, H, KVH, D);
+      const ref = refAttention(q, k, v, T, past, H, KVH, D);
+      assertClose(out.view, ref.out, FWD.rtol, 1e-5, 'attention out');
+      assertClose(probs.view, ref.probs, FWD.rtol, 1e-6, 'attention probs');
+      assertGuards(out, 'attention out'); assertGuards(probs, 'attention probs');
+    });
+
     test('attention is causal: changing a later key or value leaves earlier outputs unchanged', () => {
       const b = getB();
       const rng = new Rng(16);
