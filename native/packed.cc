@@ -6,7 +6,7 @@
 // Layout: W's rows in panels of 16 (16 output columns), each panel [K][16] (k-major), the last one
 // padded with zero rows. Every output element is ONE chain of fused multiply-adds over k = 0..K-1,
 // from 0: its value depends on its row of A and its row of W only, never on M, the rows beside it,
-// the blocking or the threads. The AVX2 path and the portable one (std::fma) give the same bits.
+// the blocking or the threads. The AVX-512, AVX2 and portable (std::fma) paths give the same bits.
 #include <immintrin.h>
 
 #include <algorithm>
