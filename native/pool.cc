@@ -111,7 +111,6 @@ struct Pool {
     __builtin_ia32_pause();
 #endif
   }
-
 };
 
 // Never destroyed: its threads end with the process.

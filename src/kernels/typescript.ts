@@ -70,7 +70,8 @@ export class TypeScriptBackend implements Backend {
     return { backend: this.name, N, K, data: W };
   }
 
-  // C[M,N] = A[M,K] W^T, each element summed over k in order
+  // C[M,N] = A[M,K] W^T: "packed" W is W itself, so this is sgemm's dot-product case (each element
+  // summed over k in order)
   gemmPacked(M: number, A: Float32Array, lda: number, W: PackedWeights, C: Float32Array, ldc: number): void {
     const k = 'gemmPacked';
     checkPacked(k, this.name, W);
@@ -78,13 +79,7 @@ export class TypeScriptBackend implements Backend {
     checkDim(k, 'M', M);
     checkArray(k, 'A', A, matrixSpan(k, 'A', M, K, lda));
     checkArray(k, 'C', C, matrixSpan(k, 'C', M, N, ldc));
-    for (let i = 0; i < M; i++) {
-      for (let j = 0; j < N; j++) {
-        let s = 0;
-        for (let p = 0; p < K; p++) s += A[i * lda + p] * data[j * K + p];
-        C[i * ldc + j] = s;
-      }
-    }
+    this.sgemm(false, true, M, N, K, 1, A, lda, data, Math.max(1, K), 0, C, ldc); // W's row stride; any >= 1 when K = 0
   }
 
   // y = alpha * op(A) @ x + beta * y; A stored [M,N]
